@@ -1,0 +1,95 @@
+"""Signal handlers that receive ``siginfo_t`` (SA_SIGINFO), through ctypes.
+
+Python's :mod:`signal` module hands its handlers no siginfo and runs them later on
+the main thread. Seccomp's SIGSYS must be handled at once, on the thread that made
+the call, and the syscall number lives in the siginfo, so we call sigaction(2)
+ourselves. The handler runs inside the signal: it gets the GIL through ctypes'
+callback machinery and sees the interrupted Python frame as its caller.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+SA_SIGINFO = 0x00000004
+SA_ONSTACK = 0x08000000
+SA_RESTART = 0x10000000
+SA_NODEFER = 0x40000000
+
+
+@dataclass(frozen=True)
+class SigInfo:
+    """The fields of ``siginfo_t`` we use (x86-64 layout)."""
+
+    signo: int
+    errno: int  #: for SIGSYS from seccomp: the filter's SECCOMP_RET_DATA
+    code: int
+    #: SIGSYS: ``_sigsys._syscall`` and ``_sigsys._arch``; other signals: 0.
+    syscall: int
+    arch: int
+    #: Queued signals (rt_tgsigqueueinfo): ``si_value.sival_int``.
+    value: int
+    call_addr: int
+
+
+SIGSYS_CODE_SECCOMP = 1  # SYS_SECCOMP
+
+Handler = Callable[[SigInfo, "FrameType | None"], None]
+
+
+class _Sigaction(ctypes.Structure):
+    _fields_ = [
+        ("sa_sigaction", ctypes.c_void_p),
+        ("sa_mask", ctypes.c_ulong * 16),
+        ("sa_flags", ctypes.c_int),
+        ("sa_restorer", ctypes.c_void_p),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_sigaction = _libc.sigaction
+_sigaction.argtypes = [ctypes.c_int, ctypes.POINTER(_Sigaction), ctypes.POINTER(_Sigaction)]
+_sigaction.restype = ctypes.c_int
+_keep: dict[int, object] = {}  # callbacks must outlive the handler registration
+_HEAD = struct.Struct("=iii4xQii")
+
+
+def parse_siginfo(address: int) -> SigInfo:
+    """Decode the first 32 bytes of the ``siginfo_t`` at ``address``."""
+    signo, errno, code, word, lo, hi = _HEAD.unpack(ctypes.string_at(address, _HEAD.size))
+    return SigInfo(signo, errno, code, syscall=lo, arch=hi & 0xFFFFFFFF, value=lo, call_addr=word)
+
+
+def install_handler(signum: int, handler: Handler, *, flags: int = 0) -> None:
+    """Run ``handler(siginfo, interrupted_frame)`` when ``signum`` arrives.
+
+    Exceptions in ``handler`` are printed by ctypes and otherwise ignored.
+    """
+
+    def trampoline(_signo: int, info: int | None, _context: int | None) -> None:
+        frame = sys._getframe(1) if _has_caller() else None
+        handler(parse_siginfo(info or 0), frame)
+
+    callback = _CALLBACK(trampoline)
+    action = _Sigaction()
+    action.sa_sigaction = ctypes.cast(callback, ctypes.c_void_p).value
+    action.sa_flags = SA_SIGINFO | flags
+    if _sigaction(signum, ctypes.byref(action), None) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"sigaction({signum}) failed")
+    _keep[signum] = callback
+
+
+def _has_caller() -> bool:
+    try:
+        sys._getframe(2)
+    except ValueError:
+        return False
+    return True

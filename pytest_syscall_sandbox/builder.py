@@ -1,0 +1,111 @@
+"""``SeccompPolicyBuilder``: an allow-list assembled from capability groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from .actions import KILL_PROCESS, Action
+from .compiler import TREE, CompiledFilter, compile_allow_list
+from .groups import DEFAULT_GROUPS, GROUPS, method_name
+from .policies import SyscallSandboxPolicy, policy_groups
+from .syscalls import check_names, numbers_of
+
+
+class SeccompPolicyBuilder:
+    """Collect allowed syscalls, then compile them into a filter.
+
+    A new builder allows Bitcoin Core's twenty default groups, as upstream's
+    constructor does. Each group has an ``allow_<group>()`` method (snake_case of
+    upstream's ``Allow<Group>``); :meth:`allow` and :meth:`deny` add or remove single
+    syscalls by name.
+    """
+
+    def __init__(self, *, defaults: bool = True) -> None:
+        self._allowed: set[str] = set()
+        self.groups: list[str] = []
+        if defaults:
+            for group in DEFAULT_GROUPS:
+                self.allow_group(group)
+
+    @classmethod
+    def for_policy(cls, policy: SyscallSandboxPolicy) -> SeccompPolicyBuilder:
+        """A builder holding exactly what ``policy`` allows."""
+        builder = cls(defaults=False)
+        for group in policy_groups(policy):
+            builder.allow_group(group)
+        return builder
+
+    def allow_group(self, group: str) -> SeccompPolicyBuilder:
+        """Allow every syscall of the upstream group ``group`` (e.g. ``"FileSystem"``)."""
+        if group not in GROUPS:
+            raise ValueError(f"unknown capability group {group!r}; valid groups: {', '.join(GROUPS)}")
+        if group not in self.groups:
+            self.groups.append(group)
+        self._allowed.update(GROUPS[group])
+        return self
+
+    def allow(self, *names: str) -> SeccompPolicyBuilder:
+        """Allow single syscalls by name."""
+        self._allowed.update(check_names(names))
+        return self
+
+    def deny(self, *names: str) -> SeccompPolicyBuilder:
+        """Remove single syscalls from the allow-list."""
+        self._allowed.difference_update(check_names(names))
+        return self
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """The names of the syscalls allowed so far."""
+        return frozenset(self._allowed)
+
+    def build_filter(self, action: Action = KILL_PROCESS, *, layout: str = TREE) -> CompiledFilter:
+        """Compile the allow-list; every other syscall gets ``action``."""
+        return compile_allow_list(numbers_of(self._allowed), action, layout=layout)
+
+    # One allow_* method per upstream group, generated below.
+    allow_address_space_access: Callable[[], SeccompPolicyBuilder]
+    allow_epoll: Callable[[], SeccompPolicyBuilder]
+    allow_event_fd: Callable[[], SeccompPolicyBuilder]
+    allow_futex: Callable[[], SeccompPolicyBuilder]
+    allow_general_io: Callable[[], SeccompPolicyBuilder]
+    allow_get_random: Callable[[], SeccompPolicyBuilder]
+    allow_get_simple_id: Callable[[], SeccompPolicyBuilder]
+    allow_get_time: Callable[[], SeccompPolicyBuilder]
+    allow_global_process_environment: Callable[[], SeccompPolicyBuilder]
+    allow_global_system_status: Callable[[], SeccompPolicyBuilder]
+    allow_kernel_internal_api: Callable[[], SeccompPolicyBuilder]
+    allow_network_socket_information: Callable[[], SeccompPolicyBuilder]
+    allow_operation_on_existing_file_descriptor: Callable[[], SeccompPolicyBuilder]
+    allow_pipe: Callable[[], SeccompPolicyBuilder]
+    allow_prctl: Callable[[], SeccompPolicyBuilder]
+    allow_process_start_or_death: Callable[[], SeccompPolicyBuilder]
+    allow_scheduling: Callable[[], SeccompPolicyBuilder]
+    allow_signal_handling: Callable[[], SeccompPolicyBuilder]
+    allow_sleep: Callable[[], SeccompPolicyBuilder]
+    allow_umask: Callable[[], SeccompPolicyBuilder]
+    allow_file_system: Callable[[], SeccompPolicyBuilder]
+    allow_network: Callable[[], SeccompPolicyBuilder]
+
+
+def _group_method(group: str) -> Callable[[SeccompPolicyBuilder], SeccompPolicyBuilder]:
+    def method(self: SeccompPolicyBuilder) -> SeccompPolicyBuilder:
+        return self.allow_group(group)
+
+    method.__name__ = method_name(group)
+    method.__doc__ = f"Allow the {group} group: {' '.join(GROUPS[group])}."
+    return method
+
+
+for _group in GROUPS:
+    setattr(SeccompPolicyBuilder, method_name(_group), _group_method(_group))
+
+
+def build_policy_filter(policy: SyscallSandboxPolicy, action: Action, *, layout: str = TREE) -> CompiledFilter:
+    """The filter of one of the fifteen policies."""
+    return SeccompPolicyBuilder.for_policy(policy).build_filter(action, layout=layout)
+
+
+def builder_for(policy: SyscallSandboxPolicy, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> SeccompPolicyBuilder:
+    """A policy's builder with single syscalls added and removed."""
+    return SeccompPolicyBuilder.for_policy(policy).allow(*allow).deny(*deny)

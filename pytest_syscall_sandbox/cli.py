@@ -1,0 +1,86 @@
+"""``python -m pytest_syscall_sandbox``: look at policies, filters and syscall numbers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tabulate import tabulate
+
+from .actions import SyscallSandboxAction
+from .builder import build_policy_filter
+from .compiler import LAYOUTS, TREE
+from .errors import SandboxError
+from .groups import GROUPS
+from .policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_groups, policy_syscalls
+from .syscalls import resolve
+
+_MODES = [a.value for a in SyscallSandboxAction]
+
+
+def _policies(_args: argparse.Namespace) -> str:
+    rows = [
+        (p.name, p.value, " ".join(POLICY_EXTRA_GROUPS[p]) or "-", len(policy_syscalls(p)))
+        for p in SyscallSandboxPolicy
+    ]
+    return tabulate(rows, headers=["policy", "upstream thread", "groups beyond the defaults", "syscalls"])
+
+
+def _show(args: argparse.Namespace) -> str:
+    policy = get_policy(args.policy)
+    rows = [(group, " ".join(GROUPS[group])) for group in policy_groups(policy)]
+    names = sorted(policy_syscalls(policy))
+    return "\n".join(
+        [
+            f"{policy.name} (upstream thread {policy.value}): {len(names)} syscalls",
+            "",
+            tabulate(rows, headers=["group", "syscalls"]),
+            "",
+            "allowed: " + " ".join(names),
+        ]
+    )
+
+
+def _bpf(args: argparse.Namespace) -> str:
+    policy = get_policy(args.policy)
+    action = SyscallSandboxAction(args.mode).action
+    compiled = build_policy_filter(policy, action, layout=args.layout)
+    head = f"# {policy.name}, mode {args.mode} ({action}), {args.layout} layout: {len(compiled)} instructions"
+    return head + "\n" + compiled.disassemble()
+
+
+def _name(args: argparse.Namespace) -> str:
+    nr, name = resolve(args.syscall)
+    return f"{nr}\t{name}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="python -m pytest_syscall_sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("policies", help="List the policies").set_defaults(run=_policies)
+    show = sub.add_parser("show", help="Show one policy's groups and syscalls")
+    show.add_argument("policy", metavar="NAME")
+    show.set_defaults(run=_show)
+    bpf = sub.add_parser("bpf", help="Disassemble one policy's compiled filter")
+    bpf.add_argument("policy", metavar="NAME")
+    bpf.add_argument("--mode", choices=_MODES, default="log-and-abort", help="Action for disallowed syscalls")
+    bpf.add_argument("--layout", choices=LAYOUTS, default=TREE, help="Tree (ours) or linear (upstream's)")
+    bpf.set_defaults(run=_bpf)
+    name = sub.add_parser("name", help="Syscall number to name and back")
+    name.add_argument("syscall", metavar="NR_OR_NAME")
+    name.set_defaults(run=_name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; 0 on success, 2 on a bad policy, syscall or option."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        print(args.run(args))
+    except SandboxError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

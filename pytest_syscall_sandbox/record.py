@@ -1,0 +1,53 @@
+"""Trap records: one trapped syscall, as the recorders produce and the reports read.
+
+Plain data, free of pytest and BPF, with a JSON form for crossing process
+boundaries (pipes between a sandboxed child and the parent, xdist workers, the
+``--sandbox-report`` file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class TrapRecord:
+    """A syscall that a role's filter did not allow."""
+
+    #: Syscall name from the x86-64 table (``"*unknown*"`` if not in it) and number.
+    syscall: str
+    nr: int
+    #: Raw argument registers, and their decoded form where python-ptrace could decode them.
+    args: tuple[int, ...] = ()
+    decoded_args: str = ""
+    pid: int = 0
+    tid: int = 0
+    thread: str = ""
+    #: Role (policy name), mode (``abort``, ``log-and-abort``, ``audit``, ...) and recorder.
+    role: str = ""
+    mode: str = ""
+    recorder: str = ""
+    #: pytest node id and phase (``setup``, ``call``, ``teardown``) of the test that made the call.
+    nodeid: str = ""
+    phase: str = ""
+    #: Python location of the call: ``file:line`` and function, and the stack, innermost last.
+    location: str = ""
+    function: str = ""
+    stack: list[str] = field(default_factory=list)
+    #: What happened to the syscall: ``"allowed"`` (audit), ``"aborted"``, ``"killed"``.
+    outcome: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict."""
+        data = asdict(self)
+        data["args"] = list(self.args)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrapRecord:
+        """Inverse of :meth:`to_json`; unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["args"] = tuple(values.get("args", ()))
+        return cls(**values)

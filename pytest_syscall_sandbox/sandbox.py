@@ -1,0 +1,101 @@
+"""Bitcoin Core's syscall sandbox API, in Python.
+
+``setup_syscall_sandbox`` picks the action once per process; afterwards each thread
+calls ``set_syscall_sandbox_policy`` with its role, which installs that role's filter
+on the calling thread (and on the threads and processes it creates later).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from ._install import install_filter, kernel_thread_name, raw_syscall
+from ._signals import SigInfo, install_handler
+from .actions import SyscallSandboxAction
+from .builder import build_policy_filter
+from .errors import SandboxAlreadySetUpError
+from .policies import SyscallSandboxPolicy, get_policy
+from .support import unsupported_reason
+from .syscalls import get_linux_syscall_name, syscall_number
+
+logger = logging.getLogger("pytest_syscall_sandbox")
+logger.addHandler(logging.NullHandler())
+
+UNNAMED = "*unnamed*"
+_NR_GETGROUPS = syscall_number("getgroups")
+_state: dict[str, SyscallSandboxAction] = {}
+_setup_lock = threading.Lock()
+
+
+def thread_get_internal_name() -> str:
+    """The calling thread's name: Python's, else the kernel's ``comm``, else ``*unnamed*``."""
+    thread = threading._active.get(threading.get_ident())  # type: ignore[attr-defined]
+    if thread is not None:
+        return str(thread.name)
+    return kernel_thread_name() or UNNAMED
+
+
+def violation_message(nr: int, thread: str) -> str:
+    """Upstream's log line for a disallowed syscall."""
+    return (
+        f'ERROR: The syscall "{get_linux_syscall_name(nr)}" (syscall number {nr}) is not allowed '
+        f'by the syscall sandbox in thread "{thread}". Please report.'
+    )
+
+
+def _debug_handler(info: SigInfo, _frame: object) -> None:
+    message = violation_message(info.syscall, thread_get_internal_name())
+    os.write(2, message.encode() + b"\n")
+    logger.error(message)
+    os.abort()
+
+
+def setup_syscall_sandbox(log_syscall_violation_before_terminating: bool) -> bool:
+    """Enable the sandbox for this process; return False where it is unsupported.
+
+    With ``log_syscall_violation_before_terminating`` a disallowed syscall raises
+    SIGSYS (SECCOMP_RET_TRAP), whose handler logs upstream's message and aborts;
+    otherwise the kernel kills the process (SECCOMP_RET_KILL_PROCESS). The syscall
+    never runs. Calling this twice raises :class:`SandboxAlreadySetUpError`.
+    """
+    with _setup_lock:
+        if "action" in _state:
+            raise SandboxAlreadySetUpError("setup_syscall_sandbox() was already called in this process")
+        if unsupported_reason() is not None:
+            return False
+        if log_syscall_violation_before_terminating:
+            install_handler(31, _debug_handler)  # SIGSYS
+            _state["action"] = SyscallSandboxAction.INVOKE_SIGNAL_HANDLER
+        else:
+            _state["action"] = SyscallSandboxAction.KILL_PROCESS
+        return True
+
+
+def sandbox_action() -> SyscallSandboxAction | None:
+    """The action chosen by :func:`setup_syscall_sandbox`, or None before it."""
+    return _state.get("action")
+
+
+def set_syscall_sandbox_policy(policy: SyscallSandboxPolicy | str) -> None:
+    """Install ``policy``'s filter on the calling thread; a no-op unless set up.
+
+    Filters stack: a thread that already has one keeps it, so a later policy can
+    only take syscalls away.
+    """
+    policy = get_policy(policy)
+    action = _state.get("action")
+    if action is None:
+        return
+    install_filter(build_policy_filter(policy, action.action).program)
+
+
+def test_disallowed_sandbox_call() -> bool:
+    """Call ``getgroups``, which no policy allows; True if the call succeeded."""
+    result, _ = raw_syscall(_NR_GETGROUPS, 0, 0)
+    return result != -1
+
+
+test_disallowed_sandbox_call.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+

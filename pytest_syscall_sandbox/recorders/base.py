@@ -1,0 +1,79 @@
+"""The contract between the pytest plugin and a recorder of trapped syscalls.
+
+A recorder decides what a disallowed syscall's filter verdict is (TRACE for the
+ptrace supervisor, TRAP for the SIGSYS handler) and collects one
+:class:`~pytest_syscall_sandbox.record.TrapRecord` per trapped syscall of a forked
+child and of everything that child starts. The plugin drives it like this::
+
+    session = recorder.start(context)        # parent, before fork: pipes etc.
+    pid = os.fork()
+    if pid == 0:
+        session.in_child()                   # child: handlers; waits until the parent is ready
+        ... setup ...; context.phase = "call"; install_filter(compile(..., session.action))
+        ... call, teardown ...; os._exit(...)
+    session.in_parent(pid)                   # parent: attach (ptrace) or start draining
+    outcome = session.wait(deadline)         # parent: until the child is gone; never hangs
+
+Nothing is lost: ``wait`` returns every record gathered, also when the child
+crashed, was killed or ran past the deadline (then it kills the whole child tree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..actions import Action
+from ..record import TrapRecord
+
+#: Modes of the plugin. ``abort`` and ``log-and-abort`` stop the child at the first
+#: violation; ``audit`` lets every syscall run and records it.
+MODES = ("log-and-abort", "abort", "audit")
+
+
+@dataclass
+class ChildContext:
+    """What the child's records are stamped with; ``phase`` changes as the test runs."""
+
+    role: str
+    mode: str
+    nodeid: str
+    phase: str = "setup"
+
+
+@dataclass
+class ChildOutcome:
+    """How the child ended and what it did."""
+
+    records: list[TrapRecord] = field(default_factory=list)
+    #: ``os.waitpid`` status of the direct child, None if it could not be reaped.
+    exit_code: int | None = None
+    signal: int | None = None
+    timed_out: bool = False
+    #: Anything the recorder wants the user to see (a lost tracer, a dropped record).
+    notes: list[str] = field(default_factory=list)
+
+
+class RecorderSession(Protocol):
+    """One child's recording, created by :meth:`Recorder.start`."""
+
+    #: The action the role's filter returns for a disallowed syscall.
+    action: Action
+
+    def in_child(self) -> None:
+        """In the forked child, before setup: install handlers, wait for the parent."""
+
+    def in_parent(self, pid: int) -> None:
+        """In the parent right after fork."""
+
+    def wait(self, deadline: float | None) -> ChildOutcome:
+        """Supervise until the child exits; at ``deadline`` (time.monotonic) kill it."""
+
+
+class Recorder(Protocol):
+    """A way to record trapped syscalls (``ptrace`` or ``sigsys``)."""
+
+    name: str
+
+    def start(self, context: ChildContext) -> RecorderSession:
+        """Prepare one child's recording (parent side, before fork)."""

@@ -30,6 +30,7 @@ from .bpf import (
     BPF_LD,
     BPF_W,
     SECCOMP_DATA_ARCH,
+    SECCOMP_DATA_IP,
     SECCOMP_DATA_NR,
     Instruction,
     disassemble,
@@ -72,13 +73,24 @@ class CompiledFilter:
         return len(self.program)
 
 
-def _prologue(arch_action: Action) -> list[Instruction]:
-    return [
+def _prologue(arch_action: Action, trusted_ip: int | None) -> list[Instruction]:
+    program = [
         stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARCH),  # A = arch
         jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),  # if (A == X86_64) skip
         ret(arch_action),
-        stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR),  # A = sys_number
     ]
+    if trusted_ip is not None:
+        # Syscalls made from one known instruction run unchecked: the SIGSYS handler's
+        # way to re-issue a trapped call (Chromium's seccomp-bpf has the same escape hatch).
+        program += [
+            stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_IP),  # A = instruction_pointer
+            jump(BPF_JMP | BPF_JEQ | BPF_K, trusted_ip & 0xFFFFFFFF, 0, 3),
+            stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_IP + 4),  # A = instruction_pointer >> 32
+            jump(BPF_JMP | BPF_JEQ | BPF_K, trusted_ip >> 32, 0, 1),
+            ret(ALLOW),
+        ]
+    program.append(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR))  # A = sys_number
+    return program
 
 
 def _runs(rules: Mapping[int, Action], default: Action) -> list[tuple[int, Action]]:
@@ -125,15 +137,20 @@ def compile_rules(
     *,
     arch_action: Action = KILL_PROCESS,
     layout: str = TREE,
+    trusted_ip: int | None = None,
 ) -> CompiledFilter:
     """Compile per-number actions; every other number (and x32) gets ``default``.
 
     ``layout="linear"`` reproduces upstream Bitcoin Core's shape (one ``JEQ`` and one
     return per entry, no x32 check), kept for comparison and benchmarks.
+    ``trusted_ip``: syscalls whose ``instruction_pointer`` (the address right after
+    the ``syscall`` instruction) equals it are allowed whatever their number.
     """
     _check_rules(rules)
+    if trusted_ip is not None and not 0 < trusted_ip < 1 << 64:
+        raise BpfError(f"trusted_ip must be a 64-bit user address, got {trusted_ip:#x}")
     rules = {nr: action for nr, action in rules.items() if action != default}
-    program = _prologue(arch_action)
+    program = _prologue(arch_action, trusted_ip)
     if layout == TREE:
         program += [
             jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1),  # x32 ABI: never allowed
@@ -158,6 +175,9 @@ def compile_allow_list(
     *,
     arch_action: Action = KILL_PROCESS,
     layout: str = TREE,
+    trusted_ip: int | None = None,
 ) -> CompiledFilter:
     """Compile an allow-list: the numbers in ``allowed`` run, the rest get ``default``."""
-    return compile_rules(dict.fromkeys(allowed, ALLOW), default, arch_action=arch_action, layout=layout)
+    return compile_rules(
+        dict.fromkeys(allowed, ALLOW), default, arch_action=arch_action, layout=layout, trusted_ip=trusted_ip
+    )

@@ -55,13 +55,16 @@ def seccomp_mode() -> int:
     mode = _prctl(PR_GET_SECCOMP, 0, 0, 0, 0)
     if mode < 0:
         raise _fail("prctl(PR_GET_SECCOMP)")
-    return mode
+    return int(mode)
 
 
 def action_available(action: Action) -> bool:
     """``seccomp(SECCOMP_GET_ACTION_AVAIL)``: does this kernel know the action?"""
     value = ctypes.c_uint32(action.action)
-    return _syscall(ctypes.c_long(NR_SECCOMP), ctypes.c_uint(SECCOMP_GET_ACTION_AVAIL), ctypes.c_uint(0), ctypes.byref(value)) == 0
+    rc = _syscall(
+        ctypes.c_long(NR_SECCOMP), ctypes.c_uint(SECCOMP_GET_ACTION_AVAIL), ctypes.c_uint(0), ctypes.byref(value)
+    )
+    return bool(rc == 0)
 
 
 def install_filter(program: Sequence[Instruction], *, tsync: bool = False, log: bool = False) -> None:
@@ -75,7 +78,9 @@ def install_filter(program: Sequence[Instruction], *, tsync: bool = False, log: 
     buffer = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(program), ctypes.cast(buffer, ctypes.c_void_p))
     flags = (SECCOMP_FILTER_FLAG_TSYNC if tsync else 0) | (SECCOMP_FILTER_FLAG_LOG if log else 0)
-    rc = _syscall(ctypes.c_long(NR_SECCOMP), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags), ctypes.byref(prog))
+    rc = _syscall(
+        ctypes.c_long(NR_SECCOMP), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags), ctypes.byref(prog)
+    )
     if rc > 0:  # TSYNC: the id of a thread that could not be synchronised
         raise InstallError("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)", 16, f"thread {rc} has a conflicting filter")
     if rc != 0:
@@ -95,5 +100,3 @@ def raw_syscall(nr: int, *args: int) -> tuple[int, int]:
     ctypes.set_errno(0)
     result = _syscall(ctypes.c_long(nr), *(ctypes.c_long(a) for a in args))
     return result, ctypes.get_errno() if result == -1 else 0
-
-

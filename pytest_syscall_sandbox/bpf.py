@@ -154,7 +154,7 @@ def validate(program: Sequence[Instruction]) -> None:
             raise BpfError(f"opcode {code:#06x} is not allowed in a seccomp filter", pc)
         if code == BPF_LD | BPF_W | BPF_ABS and (k % 4 or k >= SECCOMP_DATA_SIZE):
             raise BpfError(f"load offset {k} is not an aligned field of seccomp_data", pc)
-        if code & 0x07 in (BPF_LD, BPF_LDX) and code & 0xE0 == BPF_MEM or code in (BPF_ST, BPF_STX):
+        if (code & 0x07 in (BPF_LD, BPF_LDX) and code & 0xE0 == BPF_MEM) or code in (BPF_ST, BPF_STX):
             if k >= BPF_MEMWORDS:
                 raise BpfError(f"scratch memory index {k} is out of M[0..{BPF_MEMWORDS - 1}]", pc)
         if code in (BPF_ALU | BPF_DIV | BPF_K, BPF_ALU | BPF_MOD | BPF_K) and k == 0:

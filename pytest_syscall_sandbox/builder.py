@@ -106,6 +106,8 @@ def build_policy_filter(policy: SyscallSandboxPolicy, action: Action, *, layout:
     return SeccompPolicyBuilder.for_policy(policy).build_filter(action, layout=layout)
 
 
-def builder_for(policy: SyscallSandboxPolicy, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> SeccompPolicyBuilder:
+def builder_for(
+    policy: SyscallSandboxPolicy, allow: Iterable[str] = (), deny: Iterable[str] = ()
+) -> SeccompPolicyBuilder:
     """A policy's builder with single syscalls added and removed."""
     return SeccompPolicyBuilder.for_policy(policy).allow(*allow).deny(*deny)

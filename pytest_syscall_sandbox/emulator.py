@@ -7,8 +7,9 @@ was never written is an :class:`~.errors.EmulationError`, not a silent zero.
 
 from __future__ import annotations
 
+import operator
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .actions import Action
@@ -83,23 +84,35 @@ class Emulation:
         return Action.from_ret(self.ret)
 
 
-_ALU = {
-    BPF_ADD: lambda a, b: a + b,
-    BPF_SUB: lambda a, b: a - b,
-    BPF_MUL: lambda a, b: a * b,
-    BPF_DIV: lambda a, b: a // b,
-    BPF_MOD: lambda a, b: a % b,
-    BPF_OR: lambda a, b: a | b,
-    BPF_AND: lambda a, b: a & b,
-    BPF_LSH: lambda a, b: a << b if b < 32 else 0,
-    BPF_RSH: lambda a, b: a >> b if b < 32 else 0,
-    BPF_XOR: lambda a, b: a ^ b,
+def _lsh(a: int, b: int) -> int:
+    return a << b if b < 32 else 0
+
+
+def _rsh(a: int, b: int) -> int:
+    return a >> b if b < 32 else 0
+
+
+def _jset(a: int, b: int) -> bool:
+    return bool(a & b)
+
+
+_ALU: dict[int, Callable[[int, int], int]] = {
+    BPF_ADD: operator.add,
+    BPF_SUB: operator.sub,
+    BPF_MUL: operator.mul,
+    BPF_DIV: operator.floordiv,
+    BPF_MOD: operator.mod,
+    BPF_OR: operator.or_,
+    BPF_AND: operator.and_,
+    BPF_LSH: _lsh,
+    BPF_RSH: _rsh,
+    BPF_XOR: operator.xor,
 }
-_JMP = {
-    BPF_JEQ: lambda a, b: a == b,
-    BPF_JGT: lambda a, b: a > b,
-    BPF_JGE: lambda a, b: a >= b,
-    BPF_JSET: lambda a, b: bool(a & b),
+_JMP: dict[int, Callable[[int, int], bool]] = {
+    BPF_JEQ: operator.eq,
+    BPF_JGT: operator.gt,
+    BPF_JGE: operator.ge,
+    BPF_JSET: _jset,
 }
 
 

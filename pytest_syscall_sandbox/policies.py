@@ -56,9 +56,7 @@ POLICY_EXTRA_GROUPS: Mapping[SyscallSandboxPolicy, tuple[str, ...]] = MappingPro
 )
 
 #: Older spellings still accepted by :func:`get_policy`.
-ALIASES: Mapping[str, SyscallSandboxPolicy] = MappingProxyType(
-    {"INITIALIZATION_TOR_CONTROL": _P.TOR_CONTROL}
-)
+ALIASES: Mapping[str, SyscallSandboxPolicy] = MappingProxyType({"INITIALIZATION_TOR_CONTROL": _P.TOR_CONTROL})
 
 
 def policy_groups(policy: SyscallSandboxPolicy) -> tuple[str, ...]:
@@ -76,8 +74,8 @@ def get_policy(name: str | SyscallSandboxPolicy) -> SyscallSandboxPolicy:
     if isinstance(name, SyscallSandboxPolicy):
         return name
     key = str(name).strip().upper().replace("-", "_")
-    if key in _P.__members__:
-        return _P[key]
+    if key in SyscallSandboxPolicy.__members__:
+        return SyscallSandboxPolicy[key]
     if key in ALIASES:
         return ALIASES[key]
     raise UnknownPolicyError(name, _P.__members__)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import platform
 import sys
-from functools import lru_cache
+from functools import cache
 
 
-@lru_cache(maxsize=None)
+@cache
 def unsupported_reason() -> str | None:
     """None where filters can be installed, else a sentence saying why not."""
     if not sys.platform.startswith("linux"):

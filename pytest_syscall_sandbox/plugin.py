@@ -1,1 +1,45 @@
-"""pytest entry point (placeholder until the plugin lands)."""
+"""pytest entry point: options, ini values, the ``sandbox`` marker and hooks.
+
+Kept thin: the work is done by :class:`~.session.SandboxSession`, registered in
+``pytest_configure`` and imported only when pytest starts a session.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import hookspecs
+from .settings import MODE_HELP, POLICY_HELP, RECORDER_HELP, ROLES_HELP, STRICT_HELP, TIMEOUT_HELP
+
+MARKER_HELP = (
+    "sandbox(policy, *, allow=(), deny=(), mode=None, recorder=None, timeout=None, strict=None): "
+    "run the test in a forked child under the seccomp filter of this role "
+    "(a Bitcoin Core policy such as NET, or a custom role); the closest marker wins"
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sandbox", "syscall sandbox (seccomp) auditing")
+    group.addoption("--sandbox-policy", dest="sandbox_policy", metavar="NAME", default=None, help=POLICY_HELP)
+    group.addoption("--sandbox-mode", dest="sandbox_mode", metavar="MODE", default=None, help=MODE_HELP)
+    group.addoption("--sandbox-recorder", dest="sandbox_recorder", metavar="NAME", default=None, help=RECORDER_HELP)
+    group.addoption("--sandbox-timeout", dest="sandbox_timeout", metavar="SECONDS", default=None, help=TIMEOUT_HELP)
+    group.addoption("--sandbox-strict", dest="sandbox_strict", action="store_true", default=None, help=STRICT_HELP)
+    parser.addini("sandbox_policy", POLICY_HELP, default="")
+    parser.addini("sandbox_mode", MODE_HELP, default="")
+    parser.addini("sandbox_recorder", RECORDER_HELP, default="")
+    parser.addini("sandbox_timeout", TIMEOUT_HELP, default="")
+    parser.addini("sandbox_strict", STRICT_HELP, type="bool", default=False)
+    parser.addini("sandbox_roles", ROLES_HELP, default="")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    from .session import SandboxSession
+
+    config.pluginmanager.register(SandboxSession(config), "sandbox-session")

@@ -1,0 +1,78 @@
+"""Render trap records for people: per-role summaries and tables (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tabulate import tabulate
+
+from .groups import group_of
+from .record import TrapRecord
+
+#: Records made by pytest's own code between phases, not by the test.
+HARNESS = "harness"
+
+
+@dataclass
+class Gap:
+    """One syscall a role lacks, summed over the run."""
+
+    role: str
+    syscall: str
+    nr: int
+    calls: int = 0
+    tests: list[str] = field(default_factory=list)
+    first_location: str = ""
+
+    @property
+    def group(self) -> str:
+        """The capability group that would allow it, or how to allow it otherwise."""
+        return group_of(self.syscall) or "no group: allow it by name"
+
+
+def gaps_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
+    """Role -> its missing syscalls, in order of first appearance."""
+    roles: dict[str, dict[int, Gap]] = {}
+    for record in records:
+        if record.phase == HARNESS:
+            continue
+        gaps = roles.setdefault(record.role, {})
+        gap = gaps.setdefault(record.nr, Gap(record.role, record.syscall, record.nr))
+        gap.calls += 1
+        if record.nodeid and record.nodeid not in gap.tests:
+            gap.tests.append(record.nodeid)
+        if not gap.first_location and record.location:
+            gap.first_location = f"{record.location} in {record.function}" if record.function else record.location
+    return {role: list(gaps.values()) for role, gaps in roles.items()}
+
+
+def summary_line(role: str, gaps: list[Gap]) -> str:
+    """``NET: 2 missing: getgroups, mount``."""
+    if not gaps:
+        return f"{role}: no missing syscalls"
+    return f"{role}: {len(gaps)} missing: {', '.join(g.syscall for g in gaps)}"
+
+
+def gap_table(gaps: list[Gap]) -> str:
+    """One role's gaps as a table."""
+    rows = [
+        (g.syscall, g.nr, g.calls, len(g.tests), g.tests[0] if g.tests else "", g.first_location, g.group) for g in gaps
+    ]
+    headers = ["syscall", "nr", "calls", "tests", "first test", "first location", "group that allows it"]
+    return tabulate(rows, headers=headers)
+
+
+def render_summary(records: Iterable[TrapRecord], roles: Iterable[str] = (), verbosity: int = 0) -> str:
+    """The terminal section: a line per role, then (unless quiet) a table per role with gaps."""
+    by_role = gaps_by_role(records)
+    for role in roles:
+        by_role.setdefault(role, [])
+    if not by_role:
+        return ""
+    parts = [summary_line(role, gaps) for role, gaps in by_role.items()]
+    if verbosity >= 0:
+        for role, gaps in by_role.items():
+            if gaps:
+                parts += ["", f"{role}:", gap_table(gaps)]
+    return "\n".join(parts)

@@ -1,0 +1,167 @@
+"""Roles: a name and the syscalls it may make. The fifteen policies, plus custom ones.
+
+A custom role is written as a list of terms, applied left to right::
+
+    MESSAGE_HANDLER +getgroups -socket      # a base role, plus and minus single syscalls
+    @AddressSpaceAccess @Futex +read         # start empty, add capability groups
+    NET -@Network                            # remove a whole group
+
+``NAME`` (a role) or ``@Group`` adds everything it allows; ``+name`` adds one
+syscall, ``-name`` removes one, ``-@Group`` / ``-NAME`` removes all of theirs.
+Names of roles are case-insensitive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .errors import SandboxError, UnknownPolicyError
+from .groups import GROUPS
+from .policies import SyscallSandboxPolicy, get_policy, policy_groups, policy_syscalls
+from .syscalls import check_names
+
+BITCOIN_CORE = "bitcoin-core"
+CUSTOM = "custom"
+
+
+class RoleDefinitionError(SandboxError, ValueError):
+    """A custom role that cannot be built; the message names the role and the term."""
+
+
+@dataclass(frozen=True)
+class Role:
+    """A named allow-list."""
+
+    name: str
+    allowed: frozenset[str]
+    origin: str = CUSTOM
+    #: The definition it was built from, in the custom-role syntax.
+    definition: str = ""
+    description: str = ""
+    groups: tuple[str, ...] = field(default=())
+
+    def with_changes(self, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Role:
+        """The same role with single syscalls added and removed (marker ``allow=``/``deny=``)."""
+        allow, deny = check_names(allow), check_names(deny)
+        if not allow and not deny:
+            return self
+        terms = [self.definition or self.name, *(f"+{n}" for n in allow), *(f"-{n}" for n in deny)]
+        allowed = (self.allowed | set(allow)) - set(deny)
+        return Role(self.name, frozenset(allowed), self.origin, " ".join(terms), self.description, self.groups)
+
+
+def _builtin(policy: SyscallSandboxPolicy) -> Role:
+    groups = policy_groups(policy)
+    return Role(
+        policy.name,
+        policy_syscalls(policy),
+        BITCOIN_CORE,
+        " ".join(f"@{g}" for g in groups),
+        f"Bitcoin Core thread {policy.value}",
+        groups,
+    )
+
+
+class RoleRegistry:
+    """The roles a run knows: the built-in policies and custom definitions."""
+
+    def __init__(self) -> None:
+        self._roles: dict[str, Role] = {p.name: _builtin(p) for p in SyscallSandboxPolicy}
+
+    def __contains__(self, name: str) -> bool:
+        return self._key(name) in self._roles
+
+    def names(self) -> list[str]:
+        """All role names, built-in first."""
+        return list(self._roles)
+
+    def roles(self) -> list[Role]:
+        """All roles."""
+        return list(self._roles.values())
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return name.strip().upper().replace("-", "_")
+
+    def get(self, name: str) -> Role:
+        """The role called ``name`` (any case); :class:`UnknownPolicyError` lists the valid ones."""
+        key = self._key(name)
+        if key in self._roles:
+            return self._roles[key]
+        try:
+            return self._roles[get_policy(key).name]  # older aliases
+        except UnknownPolicyError:
+            raise UnknownPolicyError(name, self._roles) from None
+
+    def define(self, name: str, definition: str, description: str = "") -> Role:
+        """Add (or replace) the custom role ``name`` built from ``definition``."""
+        key = self._key(name)
+        if not key or not key.replace("_", "").isalnum():
+            raise RoleDefinitionError(f"custom role name {name!r} must be letters, digits and underscores")
+        if key in self._roles and self._roles[key].origin != CUSTOM:
+            raise RoleDefinitionError(f"custom role {key} would replace the built-in policy of that name")
+        allowed, groups = self._evaluate(key, definition)
+        role = Role(key, frozenset(allowed), CUSTOM, definition.strip(), description, tuple(groups))
+        self._roles[key] = role
+        return role
+
+    def define_all(self, definitions: Mapping[str, str]) -> None:
+        """Define several roles; later ones may build on earlier ones."""
+        for name, definition in definitions.items():
+            self.define(name, definition)
+
+    def _evaluate(self, name: str, definition: str) -> tuple[set[str], list[str]]:
+        allowed: set[str] = set()
+        groups: list[str] = []
+        terms = definition.split()
+        if not terms:
+            raise RoleDefinitionError(f"custom role {name}: the definition is empty")
+        for term in terms:
+            sign, body = (term[0], term[1:]) if term[0] in "+-" else ("+", term)
+            try:
+                if body.startswith("@"):
+                    group = self._group(body[1:])
+                    names: Iterable[str] = GROUPS[group]
+                    if sign == "+":
+                        groups.append(group)
+                elif term[0] in "+-" and not self._looks_like_role(body):
+                    names = check_names([body])
+                else:
+                    role = self.get(body)
+                    names = role.allowed
+                    if sign == "+":
+                        groups.extend(role.groups)
+            except (SandboxError, ValueError) as exc:
+                raise RoleDefinitionError(f"custom role {name}: bad term {term!r}: {exc}") from None
+            if sign == "+":
+                allowed.update(names)
+            else:
+                allowed.difference_update(names)
+        return allowed, groups
+
+    def _looks_like_role(self, body: str) -> bool:
+        return body.isupper() or self._key(body) in self._roles
+
+    @staticmethod
+    def _group(name: str) -> str:
+        for group in GROUPS:
+            if group.lower() == name.lower().replace("_", ""):
+                return group
+        raise ValueError(f"unknown capability group {name!r}; valid groups: {', '.join(GROUPS)}")
+
+
+def parse_role_lines(text: str) -> dict[str, str]:
+    """Parse ``NAME = definition`` lines (the ``sandbox_roles`` ini option)."""
+    definitions: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, definition = line.partition("=")
+        if not sep or not name.strip():
+            raise RoleDefinitionError(
+                f"line {number} of sandbox_roles: expected 'NAME = definition', got {raw.strip()!r}"
+            )
+        definitions[name.strip()] = definition.strip()
+    return definitions

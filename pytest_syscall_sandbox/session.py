@@ -1,0 +1,406 @@
+"""The plugin's work: run sandboxed tests in forked children and collect what they trap.
+
+For a test with a role (marker or ``--sandbox-policy``) the main process forks. The
+child runs the test's setup unfiltered, installs the role's filter right before the
+call phase, runs the call and the teardown under it, and sends each phase's report
+back as pytest's own serializable form. A recorder (ptrace or sigsys) collects
+every trapped syscall. A child that crashes, hangs or exits early becomes a failed
+report that says so, with the records gathered up to then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+from .errors import SandboxError
+from .record import TrapRecord
+from .recorders.base import ChildContext, ChildOutcome, Recorder, RecorderSession
+from .roles import RoleRegistry, parse_role_lines
+from .sandbox import install_allow_list, violation_message
+from .settings import Settings, TestSandbox, read_settings, resolve_item
+from .support import unsupported_reason
+
+_SANDBOX_KEY = pytest.StashKey["TestSandbox | None"]()
+_PHASES = ("setup", "call", "teardown")
+#: Exit code of a child whose harness failed (not the test): EX_SOFTWARE.
+CHILD_INTERNAL_ERROR = 70
+
+
+class _ChildState:
+    """Set in the forked child only: what the hook wrappers need there."""
+
+    def __init__(self, sandbox: TestSandbox, session: RecorderSession, context: ChildContext) -> None:
+        self.sandbox = sandbox
+        self.session = session
+        self.context = context
+        self.installed = False
+
+
+class SandboxSession:
+    """The plugin object registered for a run (see :mod:`.plugin`)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.registry = RoleRegistry()
+        try:
+            self.registry.define_all(parse_role_lines(config.getini("sandbox_roles")))
+            for definitions in config.hook.pytest_sandbox_roles(config=config):
+                self.registry.define_all(definitions or {})
+        except SandboxError as exc:
+            raise pytest.UsageError(f"sandbox: {exc}") from None
+        self.settings: Settings = read_settings(config, self.registry)
+        self.records: list[TrapRecord] = []
+        self.roles_used: dict[str, int] = {}
+        self._recorders: dict[str, Recorder] = {}
+        self._child: _ChildState | None = None
+
+    # -- collection -------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        """Turn a malformed ``sandbox`` marker into a collection error naming the test."""
+        report = yield
+        if report.outcome != "passed":
+            return report
+        problems = []
+        for node in report.result:
+            if isinstance(node, pytest.Item):
+                try:
+                    node.stash[_SANDBOX_KEY] = resolve_item(node, self.settings, self.registry)
+                except (ValueError, SandboxError) as exc:
+                    problems.append(f"{node.nodeid}: bad sandbox marker: {exc}")
+        if problems:
+            return pytest.CollectReport(collector.nodeid, "failed", "\n".join(problems), [])
+        return report
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        s = self.settings
+        reason = unsupported_reason()
+        line = f"sandbox: policy {s.policy or '(markers only)'}, mode {s.mode}, recorder {s.recorder}"
+        return [line + (f" -- UNSUPPORTED: {reason}" if reason else "")]
+
+    # -- running a test in a child ----------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        sandbox = item.stash.get(_SANDBOX_KEY, None)
+        if sandbox is None or self._child is not None:
+            return None
+        reason = unsupported_reason()
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=f"sandbox: {reason}"))
+            return None
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        self.roles_used[sandbox.role.name] = self.roles_used.get(sandbox.role.name, 0) + 1
+        for report in self._run_forked(item, sandbox):
+            item.ihook.pytest_runtest_logreport(report=report)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
+    def _recorder(self, name: str) -> Recorder:
+        if name not in self._recorders:
+            recorder = self.config.hook.pytest_sandbox_make_recorder(config=self.config, name=name)
+            if recorder is None:
+                raise pytest.UsageError(f"sandbox: no recorder called {name!r}")
+            self._recorders[name] = recorder
+        return self._recorders[name]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sandbox_make_recorder(self, config: pytest.Config, name: str) -> Recorder | None:
+        if name == "ptrace":
+            from .recorders.ptrace import PtraceRecorder
+
+            ptrace_recorder: Recorder = PtraceRecorder()
+            return ptrace_recorder
+        if name == "sigsys":
+            from .recorders.sigsys import SigsysRecorder
+
+            sigsys_recorder: Recorder = SigsysRecorder()
+            return sigsys_recorder
+        return None
+
+    def _run_forked(self, item: pytest.Item, sandbox: TestSandbox) -> list[pytest.TestReport]:
+        context = ChildContext(role=sandbox.role.name, mode=sandbox.mode, nodeid=item.nodeid)
+        session = self._recorder(sandbox.recorder).start(context)
+        read_fd, write_fd = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            os.close(read_fd)
+            self._child_main(item, sandbox, session, context, write_fd)
+        os.close(write_fd)
+        reader = _PipeReader(read_fd)
+        session.in_parent(pid)
+        deadline = started + sandbox.timeout if sandbox.timeout else None
+        interrupted = False
+        try:
+            outcome = session.wait(deadline)
+        except KeyboardInterrupt:
+            interrupted = True
+            _kill_tree(pid)
+            outcome = session.wait(time.monotonic() + 5)
+        raw_reports = reader.finish(timeout=5)
+        reports = self._assemble(item, sandbox, outcome, raw_reports, time.monotonic() - started, interrupted)
+        if interrupted:
+            for report in reports:
+                item.ihook.pytest_runtest_logreport(report=report)
+            raise KeyboardInterrupt
+        return reports
+
+    def _child_main(
+        self, item: pytest.Item, sandbox: TestSandbox, session: RecorderSession, context: ChildContext, fd: int
+    ) -> None:  # pragma: no cover - child process
+        code = CHILD_INTERNAL_ERROR
+        try:
+            self._child = _ChildState(sandbox, session, context)
+            _forget_parent_finalizers(item)
+            session.in_child()
+            for report in _run_phases(item):
+                payload = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+                _write_all(fd, json.dumps(payload).encode() + b"\n")
+            code = 0
+        except BaseException:
+            import traceback
+
+            os.write(2, f"sandbox: the child of {item.nodeid} failed:\n{traceback.format_exc()}".encode())
+        finally:
+            os._exit(code)
+
+    # In the child: the filter goes on right around the test function, after every
+    # other plugin's setup of the call phase (trylast wrappers are innermost).
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        child = self._child
+        if child is None:
+            return (yield)
+        if not child.installed:
+            trusted_ip = getattr(child.session, "trusted_ip", None)
+            install_allow_list(child.sandbox.role.allowed, child.session.action, trusted_ip=trusted_ip)
+            child.installed = True
+        child.context.phase = "call"
+        try:
+            return (yield)
+        finally:
+            child.context.phase = "harness"
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        child = self._child
+        if child is None or not child.installed:
+            return (yield)
+        child.context.phase = "teardown"
+        try:
+            return (yield)
+        finally:
+            child.context.phase = "harness"
+
+    # -- turning the child's end into reports -------------------------------------
+
+    def _assemble(
+        self,
+        item: pytest.Item,
+        sandbox: TestSandbox,
+        outcome: ChildOutcome,
+        raw_reports: list[dict[str, Any]],
+        duration: float,
+        interrupted: bool,
+    ) -> list[pytest.TestReport]:
+        reports: dict[str, pytest.TestReport] = {}
+        for data in raw_reports:
+            report = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
+            if isinstance(report, pytest.TestReport):
+                reports[report.when] = report
+        records = [r for r in outcome.records if r.phase != "harness"]
+        expected = ["setup", "call", "teardown"]
+        if ("setup" in reports and not reports["setup"].passed) or item.config.getoption("setuponly", False):
+            expected.remove("call")
+        missing = [when for when in expected if when not in reports]
+        clean_exit = outcome.exit_code == 0 and not outcome.timed_out and not interrupted
+        if missing or not clean_exit:
+            failed = missing[0] if missing else "teardown"
+            text = _death_text(sandbox, outcome, records, interrupted)
+            reports[failed] = _failed_report(item, failed, text, duration)
+            if failed != "teardown":
+                reports["teardown"] = _passed_report(item, "teardown")
+        elif records and sandbox.mode == "audit" and sandbox.strict and "call" in reports and reports["call"].passed:
+            reports["call"] = _failed_report(item, "call", _violations_text(sandbox, records, strict=True), duration)
+        ordered = [reports[w] for w in _PHASES if w in reports]
+        last = ordered[-1]
+        last.sandbox_records = [r.to_json() for r in outcome.records]  # type: ignore[attr-defined]
+        if records:
+            last.sections.append(("sandbox violations", _violations_text(sandbox, records)))
+        for note in outcome.notes:
+            last.sections.append(("sandbox notes", note))
+        return ordered
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for data in getattr(report, "sandbox_records", None) or ():
+            record = TrapRecord.from_json(data)
+            self.records.append(record)
+            self.config.hook.pytest_sandbox_violation(config=self.config, record=record)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.roles_used and not self.records:
+            return
+        from .report import render_summary
+
+        text = render_summary(self.records, self.roles_used, verbosity=self.config.get_verbosity())
+        if text:
+            terminalreporter.write_sep("=", "syscall sandbox")
+            terminalreporter.write_line(text)
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _run_phases(item: pytest.Item) -> Iterator[pytest.TestReport]:
+    """setup, call, teardown as pytest's runner does, with public API only."""
+    setup = _run_phase(item, "setup")
+    yield setup
+    if setup.passed and not item.config.getoption("setuponly", False):
+        yield _run_phase(item, "call")
+    yield _run_phase(item, "teardown", nextitem=None)
+
+
+def _run_phase(item: pytest.Item, when: str, **kwargs: Any) -> pytest.TestReport:
+    hook = getattr(item.ihook, f"pytest_runtest_{when}")
+    call = pytest.CallInfo.from_call(
+        lambda: hook(item=item, **kwargs),
+        when=when,
+        reraise=(pytest.exit.Exception, KeyboardInterrupt),  # type: ignore[arg-type]
+    )
+    report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+    return report
+
+
+def _forget_parent_finalizers(item: pytest.Item) -> None:
+    """Keep the child from tearing down what the parent set up before the fork.
+
+    The child finalizes everything it set up itself (teardown with nextitem=None),
+    but fixtures that were live in the parent when it forked belong to the parent.
+    """
+    setup_state = getattr(item.session, "_setupstate", None)
+    stack = getattr(setup_state, "stack", None)
+    if isinstance(stack, dict):
+        for finalizers, _exc in stack.values():
+            if isinstance(finalizers, list):
+                finalizers.clear()
+
+
+def _failed_report(item: pytest.Item, when: str, text: str, duration: float) -> pytest.TestReport:
+    call = pytest.CallInfo.from_call(lambda: pytest.fail(text, pytrace=False), when=when)  # type: ignore[arg-type]
+    report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+    report.duration = duration
+    return report
+
+
+def _passed_report(item: pytest.Item, when: str) -> pytest.TestReport:
+    call = pytest.CallInfo.from_call(lambda: None, when=when)  # type: ignore[arg-type]
+    report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+    return report
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _record_line(record: TrapRecord) -> str:
+    where = f", at {record.location} in {record.function}" if record.location else ""
+    args = f" {record.decoded_args}" if record.decoded_args else ""
+    return f"{violation_message(record.nr, record.thread or '*unnamed*')} [role {record.role}{where}]{args}"
+
+
+def _violations_text(sandbox: TestSandbox, records: list[TrapRecord], strict: bool = False) -> str:
+    lines = [_record_line(r) for r in records[:50]]
+    if len(records) > 50:
+        lines.append(f"... and {len(records) - 50} more")
+    if strict:
+        lines.append(f"sandbox: --sandbox-strict: {len(records)} syscall(s) not allowed for role {sandbox.role.name}")
+    return "\n".join(lines)
+
+
+def _death_text(sandbox: TestSandbox, outcome: ChildOutcome, records: list[TrapRecord], interrupted: bool) -> str:
+    lines = [_record_line(r) for r in records[:20]]
+    if interrupted:
+        lines.append("sandbox: interrupted (Ctrl-C); the test's child was killed")
+    elif outcome.timed_out:
+        lines.append(f"sandbox: timed out after {sandbox.timeout:g} s; the test's child was killed")
+    elif outcome.signal is not None:
+        cause = (
+            {
+                "abort": " (abort mode: killed as the kernel kills a disallowed syscall)",
+                "log-and-abort": " (log-and-abort mode)",
+            }.get(sandbox.mode, "")
+            if records
+            else ""
+        )
+        lines.append(f"sandbox: the test's child was killed by {_signal_name(outcome.signal)}{cause}")
+    elif outcome.exit_code == CHILD_INTERNAL_ERROR:
+        lines.append("sandbox: the plugin failed in the test's child (see its stderr above)")
+    elif outcome.exit_code is not None:
+        lines.append(f"sandbox: the test's child exited with code {outcome.exit_code} before reporting (os._exit?)")
+    else:
+        lines.append("sandbox: the test's child vanished before reporting")
+    lines.extend(outcome.notes)
+    return "\n".join(lines)
+
+
+def _kill_tree(pid: int) -> None:
+    for target in (-pid, pid):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _PipeReader:
+    """Drain the child's report pipe in a thread, so a large report never blocks it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._chunks: list[bytes] = []
+        self._thread = threading.Thread(target=self._run, name="sandbox-report-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while chunk := os.read(self._fd, 65536):
+                self._chunks.append(chunk)
+        except OSError:
+            pass
+
+    def finish(self, timeout: float) -> list[dict[str, Any]]:
+        """Wait for EOF (or ``timeout``), then parse complete lines."""
+        self._thread.join(timeout)
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+        self._thread.join(1)
+        reports = []
+        for line in b"".join(self._chunks).split(b"\n"):
+            if line.strip():
+                try:
+                    reports.append(json.loads(line))
+                except ValueError:
+                    break  # a child killed mid-write: keep what came whole
+        return reports

@@ -1,0 +1,145 @@
+"""Which role, mode and recorder a test runs under: options, ini values and markers.
+
+Precedence, from low to high: ini file (``sandbox_*``), command line
+(``--sandbox-*``), the closest ``@pytest.mark.sandbox`` marker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .errors import SandboxError
+from .roles import Role, RoleRegistry
+
+MODES = ("log-and-abort", "abort", "audit")
+RECORDERS = ("ptrace", "sigsys")
+DEFAULT_MODE = "log-and-abort"
+DEFAULT_RECORDER = "ptrace"
+DEFAULT_TIMEOUT = 300.0
+
+POLICY_HELP = "Run every test without a sandbox marker under this role's filter (a policy or custom role)"
+MODE_HELP = "What a disallowed syscall does: log-and-abort (default), abort, or audit (record and let it run)"
+RECORDER_HELP = "How trapped syscalls are recorded: ptrace (default, follows forks and execs) or sigsys"
+TIMEOUT_HELP = f"Kill a sandboxed test's child after this many seconds (default {DEFAULT_TIMEOUT:g}; 0: never)"
+STRICT_HELP = "In audit mode, fail tests that made syscalls their role does not allow"
+ROLES_HELP = "Custom roles, one per line: NAME = BASE +syscall -syscall @Group -@Group"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The run-wide defaults, from the command line and ini file."""
+
+    policy: str | None
+    mode: str
+    recorder: str
+    timeout: float
+    strict: bool
+
+
+@dataclass(frozen=True)
+class TestSandbox:
+    """What one test runs under."""
+
+    role: Role
+    mode: str
+    recorder: str
+    timeout: float
+    strict: bool
+
+
+def _choice(value: str, valid: tuple[str, ...], what: str, where: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in valid:
+        raise ValueError(f"{where}: unknown {what} {value!r}; valid {what}s: {', '.join(valid)}")
+    return lowered
+
+
+def _timeout(value: Any, where: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: timeout must be a number of seconds, got {value!r}") from None
+    if seconds < 0:
+        raise ValueError(f"{where}: timeout must be 0 (none) or positive, got {value!r}")
+    return seconds
+
+
+def _option(config: pytest.Config, name: str) -> tuple[Any, str]:
+    value = config.getoption(f"sandbox_{name}")
+    if value is not None:
+        return value, f"--sandbox-{name.replace('_', '-')}"
+    return config.getini(f"sandbox_{name}"), f"ini sandbox_{name}"
+
+
+def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
+    """Validate the command line and ini values; raise :class:`pytest.UsageError`."""
+    try:
+        policy, where = _option(config, "policy")
+        policy = policy.strip() if policy else None
+        if policy:
+            registry.get(policy)
+        mode, where = _option(config, "mode")
+        mode = _choice(mode or DEFAULT_MODE, MODES, "mode", where)
+        recorder, where = _option(config, "recorder")
+        recorder = _choice(recorder or DEFAULT_RECORDER, RECORDERS, "recorder", where)
+        timeout, where = _option(config, "timeout")
+        timeout = _timeout(DEFAULT_TIMEOUT if timeout in (None, "") else timeout, where)
+    except (ValueError, SandboxError) as exc:
+        raise pytest.UsageError(f"sandbox: {exc}") from None
+    strict = bool(config.getoption("sandbox_strict") or config.getini("sandbox_strict"))
+    return Settings(policy or None, mode, recorder, timeout, strict)
+
+
+_MARKER_KEYS = ("policy", "allow", "deny", "mode", "recorder", "timeout", "strict")
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"{key}= takes a syscall name or a list of them, got {value!r}")
+
+
+def marker_kwargs(mark: pytest.Mark) -> Mapping[str, Any]:
+    """The marker's arguments as keywords; a positional argument is the policy."""
+    if len(mark.args) > 1:
+        raise ValueError(f"sandbox marker takes at most one positional argument (the policy), got {mark.args!r}")
+    kwargs = dict(mark.kwargs)
+    if mark.args:
+        if "policy" in kwargs:
+            raise ValueError("sandbox marker got the policy both as argument and as policy=")
+        kwargs["policy"] = mark.args[0]
+    unknown = sorted(set(kwargs) - set(_MARKER_KEYS))
+    if unknown:
+        raise ValueError(f"sandbox marker got unknown keywords {unknown}; valid: {', '.join(_MARKER_KEYS)}")
+    return kwargs
+
+
+def resolve_item(item: pytest.Item, settings: Settings, registry: RoleRegistry) -> TestSandbox | None:
+    """What ``item`` runs under, or None to run it as if the plugin were absent.
+
+    Raises ValueError or SandboxError for a malformed marker.
+    """
+    mark = item.get_closest_marker("sandbox")
+    kwargs = marker_kwargs(mark) if mark is not None else {}
+    policy = kwargs.get("policy", settings.policy)
+    if policy is None:
+        if mark is not None and (kwargs.get("allow") or kwargs.get("deny")):
+            raise ValueError("sandbox marker with allow=/deny= needs a policy (or --sandbox-policy)")
+        return None
+    if not isinstance(policy, str):
+        raise ValueError(f"sandbox policy must be a role name, got {policy!r}")
+    role = registry.get(policy).with_changes(
+        _names(kwargs.get("allow", ()), "allow"), _names(kwargs.get("deny", ()), "deny")
+    )
+    where = "sandbox marker"
+    mode = _choice(kwargs["mode"], MODES, "mode", where) if "mode" in kwargs else settings.mode
+    recorder = _choice(kwargs["recorder"], RECORDERS, "recorder", where) if "recorder" in kwargs else settings.recorder
+    timeout = _timeout(kwargs["timeout"], where) if "timeout" in kwargs else settings.timeout
+    strict = bool(kwargs.get("strict", settings.strict))
+    return TestSandbox(role, mode, recorder, timeout, strict)

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
+from . import lint as lint_command
 from .actions import SyscallSandboxAction
 from .builder import build_policy_filter
 from .compiler import LAYOUTS, TREE
 from .errors import SandboxError
 from .groups import GROUPS
 from .policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_groups, policy_syscalls
-from .syscalls import resolve
+from .syscalls import NAMES, resolve
 
 _MODES = [a.value for a in SyscallSandboxAction]
 
@@ -55,6 +56,10 @@ def _name(args: argparse.Namespace) -> str:
     return f"{nr}\t{name}"
 
 
+def _syscalls(_args: argparse.Namespace) -> str:
+    return "\n".join(f"{nr}\t{name}" for nr, name in sorted(NAMES.items()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="python -m pytest_syscall_sandbox", description=__doc__)
@@ -71,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     name = sub.add_parser("name", help="Syscall number to name and back")
     name.add_argument("syscall", metavar="NR_OR_NAME")
     name.set_defaults(run=_name)
+    sub.add_parser("syscalls", help="List the x86-64 syscall table").set_defaults(run=_syscalls)
+    lint = sub.add_parser("lint", help="Predict missing syscalls from syscall families, library and kernel drift")
+    lint_command.add_arguments(lint)
+    lint.set_defaults(run=lint_command.run_lint)
     return parser
 
 
@@ -79,8 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        print(args.run(args))
+        result = args.run(args)
     except SandboxError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    text, code = result if isinstance(result, tuple) else (result, 0)
+    print(text)
+    return int(code)

@@ -76,3 +76,18 @@ def render_summary(records: Iterable[TrapRecord], roles: Iterable[str] = (), ver
             if gaps:
                 parts += ["", f"{role}:", gap_table(gaps)]
     return "\n".join(parts)
+
+
+def fix_definition(role: str, gaps: list[Gap]) -> str:
+    """A custom-role line (``sandbox_roles`` syntax) that closes the role's gaps."""
+    return f"{role}_FIXED = {role} " + " ".join(f"+{g.syscall}" for g in gaps)
+
+
+def upstream_difference(gaps: list[Gap]) -> list[str]:
+    """For a built-in role: what upstream Bitcoin Core's list would need, one line per syscall."""
+    lines = []
+    for gap in gaps:
+        group = group_of(gap.syscall)
+        where = f"in upstream's {group} group, which this policy does not enable" if group else "in no upstream group"
+        lines.append(f"+{gap.syscall} ({gap.nr}): {where}")
+    return lines

@@ -21,6 +21,8 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
 PR_GET_SECCOMP = 21
 PR_GET_NAME = 16
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 NR_SECCOMP = 317  # x86-64
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_GET_ACTION_AVAIL = 2
@@ -78,6 +80,12 @@ def install_filter(program: Sequence[Instruction], *, tsync: bool = False, log: 
     buffer = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(program), ctypes.cast(buffer, ctypes.c_void_p))
     flags = (SECCOMP_FILTER_FLAG_TSYNC if tsync else 0) | (SECCOMP_FILTER_FLAG_LOG if log else 0)
+    if not flags:
+        # prctl(PR_SET_SECCOMP), as upstream: every policy allows prctl (Prctl group) but
+        # none allows seccomp(2), so only this way can a filtered thread add a filter.
+        if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0) != 0:
+            raise _fail("prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)", f"{len(program)} instructions")
+        return
     rc = _syscall(
         ctypes.c_long(NR_SECCOMP), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags), ctypes.byref(prog)
     )

@@ -116,7 +116,7 @@ def _is_cond_jump(code: int) -> bool:
 
 # Opcodes seccomp_check_filter() in kernel/seccomp.c lets through (LD|W|LEN is rewritten
 # there, so it is accepted too).
-_ALU_OPS = (BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_OR, BPF_AND, BPF_LSH, BPF_RSH, BPF_MOD, BPF_XOR)
+_ALU_OPS = (BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_OR, BPF_AND, BPF_LSH, BPF_RSH, BPF_XOR)  # no BPF_MOD
 SECCOMP_OPCODES: frozenset[int] = frozenset(
     [
         BPF_LD | BPF_W | BPF_ABS,
@@ -157,8 +157,10 @@ def validate(program: Sequence[Instruction]) -> None:
         if (code & 0x07 in (BPF_LD, BPF_LDX) and code & 0xE0 == BPF_MEM) or code in (BPF_ST, BPF_STX):
             if k >= BPF_MEMWORDS:
                 raise BpfError(f"scratch memory index {k} is out of M[0..{BPF_MEMWORDS - 1}]", pc)
-        if code in (BPF_ALU | BPF_DIV | BPF_K, BPF_ALU | BPF_MOD | BPF_K) and k == 0:
+        if code == BPF_ALU | BPF_DIV | BPF_K and k == 0:
             raise BpfError("division by constant zero", pc)
+        if code in (BPF_ALU | BPF_LSH | BPF_K, BPF_ALU | BPF_RSH | BPF_K) and k >= 32:
+            raise BpfError(f"shift by {k} (32 or more)", pc)
         if code == BPF_JMP | BPF_JA:
             if pc + 1 + k >= n:
                 raise BpfError(f"jump by {k} leaves the program", pc)
@@ -166,6 +168,28 @@ def validate(program: Sequence[Instruction]) -> None:
             raise BpfError(f"jump by jt={jt} jf={jf} leaves the program", pc)
     if program[-1].code & 0x07 != BPF_RET:
         raise BpfError("the last instruction must be a return", n - 1)
+    _check_memory(program)
+
+
+def _check_memory(program: Sequence[Instruction]) -> None:
+    """Refuse a read of M[k] that some path reaches before a store (check_load_and_stores)."""
+    everything = (1 << BPF_MEMWORDS) - 1
+    masks = [everything] * len(program)
+    valid = 0
+    for pc, (code, jt, jf, k) in enumerate(program):
+        valid &= masks[pc]
+        if code in (BPF_ST, BPF_STX):
+            valid |= 1 << k
+        elif code in (BPF_LD | BPF_MEM, BPF_LDX | BPF_MEM):
+            if not valid & (1 << k):
+                raise BpfError(f"M[{k}] may be read before it is stored", pc)
+        elif code == BPF_JMP | BPF_JA:
+            masks[pc + 1 + k] &= valid
+            valid = everything
+        elif _is_cond_jump(code):
+            masks[pc + 1 + jt] &= valid
+            masks[pc + 1 + jf] &= valid
+            valid = everything
 
 
 _FIELD_NAMES = {SECCOMP_DATA_NR: "sys_number", SECCOMP_DATA_ARCH: "arch"}

@@ -97,7 +97,7 @@ def _runs(rules: Mapping[int, Action], default: Action) -> list[tuple[int, Actio
     """Maximal runs ``(first_number, action)`` covering 0 .. X32_SYSCALL_BIT - 1."""
     runs: list[tuple[int, Action]] = [(0, default)]
     for nr in sorted(rules):
-        for start, action in ((nr, rules[nr]), (nr + 1, default)):
+        for start, action in ((nr, rules[nr]), (nr + 1, default))[: 1 if nr + 1 == X32_SYSCALL_BIT else 2]:
             if runs[-1][0] == start:
                 runs[-1] = (start, action)
                 if len(runs) > 1 and runs[-2][1] == action:

@@ -9,7 +9,8 @@ child and of everything that child starts. The plugin drives it like this::
     pid = os.fork()
     if pid == 0:
         session.in_child()                   # child: handlers; waits until the parent is ready
-        ... setup ...; context.phase = "call"; install_filter(compile(..., session.action))
+        ... setup ...; context.phase = "call"
+        install_filter(compile_allow_list(allowed, session.action, trusted_ip=session.trusted_ip).program)
         ... call, teardown ...; os._exit(...)
     session.in_parent(pid)                   # parent: attach (ptrace) or start draining
     outcome = session.wait(deadline)         # parent: until the child is gone; never hangs
@@ -20,6 +21,7 @@ crashed, was killed or ran past the deadline (then it kills the whole child tree
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -40,6 +42,19 @@ class ChildContext:
     nodeid: str
     phase: str = "setup"
 
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        for observer in self.__dict__.get("_observers", ()):
+            observer(name, value)
+
+    def observe(self, callback: Callable[[str, object], None]) -> None:
+        """Call ``callback(name, value)`` after every later assignment to a field.
+
+        The ptrace recorder's child uses it to tell the tracer when ``phase`` changes.
+        Observers are not fields: ``asdict``, ``==`` and ``repr`` do not see them.
+        """
+        self.__dict__.setdefault("_observers", []).append(callback)
+
 
 @dataclass
 class ChildOutcome:
@@ -59,6 +74,10 @@ class RecorderSession(Protocol):
 
     #: The action the role's filter returns for a disallowed syscall.
     action: Action
+    #: Pass to the compiler with the action (``compile_allow_list(..., session.action,
+    #: trusted_ip=session.trusted_ip)``): the sigsys recorder in ``audit`` mode re-issues
+    #: trapped calls from this one instruction (see :mod:`.._trampoline`); None otherwise.
+    trusted_ip: int | None
 
     def in_child(self) -> None:
         """In the forked child, before setup: install handlers, wait for the parent."""

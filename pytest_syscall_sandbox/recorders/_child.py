@@ -1,0 +1,100 @@
+"""What both recorders do inside the sandboxed child: find the Python caller, report, die.
+
+Everything here may run inside a signal handler on a thread under the role's
+filter, so it only makes syscalls every policy allows (write, getpid, gettid,
+tgkill, rt_sigaction, rt_sigprocmask, prctl): ``os.kill`` (kill(2)) is avoided.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import resource
+import signal
+import threading
+from types import FrameType
+from typing import NoReturn
+
+from ..sandbox import violation_message
+from ..syscalls import numbers_of
+from ._sigcontext import set_default
+
+#: Frames kept in a record's stack (innermost last).
+STACK_LIMIT = 30
+#: Process and thread creation. glibc's fork() holds its malloc and stdio locks across
+#: the clone syscall (whenever the process ever had a thread), so a handler running
+#: then must not reach malloc(): it reports in compact form (no stack, short strings),
+#: small objects that CPython serves from its own arenas (mmap), never from malloc.
+FORK_FAMILY = numbers_of(["fork", "vfork", "clone", "clone3"])
+_COMPACT_TEXT = 160
+
+
+def python_location(frame: FrameType | None, *, compact: bool = False) -> tuple[str, str, list[str]]:
+    """``("file:line", function, stack)`` of ``frame``; the stack lists ``file:line in func``.
+
+    ``compact``: no stack and strings cut to 160 characters (see :data:`FORK_FAMILY`).
+    """
+    if frame is None:
+        return "", "", []
+    code = frame.f_code
+    if compact:
+        return f"{code.co_filename[-_COMPACT_TEXT:]}:{frame.f_lineno}", code.co_name[:_COMPACT_TEXT], []
+    stack: list[str] = []
+    current: FrameType | None = frame
+    while current is not None and len(stack) < STACK_LIMIT:
+        stack.append(f"{current.f_code.co_filename}:{current.f_lineno} in {current.f_code.co_name}")
+        current = current.f_back
+    stack.reverse()
+    return f"{code.co_filename}:{frame.f_lineno}", code.co_name, stack
+
+
+def abort_message(nr: int, thread: str, role: str, location: str, function: str) -> str:
+    """Upstream's violation message with the role and the Python location appended."""
+    where = f"at {location} in {function}" if location else "at an unknown location"
+    return f"{violation_message(nr, thread)} [role {role}, {where}]"
+
+
+def prepare_child() -> None:
+    """Own process group (so the parent can kill the whole tree), and no core files.
+
+    The plugin's child leaves the terminal's foreground group: a test that reads the
+    terminal would get SIGTTIN. Aborts and SIGSYS deaths would otherwise dump core.
+    """
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    try:
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+    except (OSError, ValueError):
+        pass
+
+
+def die_by_signal(signum: int) -> NoReturn:
+    """Die of ``signum``'s default action, whatever handler or mask the thread had."""
+    try:
+        set_default(signum)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        signal.pthread_kill(threading.get_ident(), signum)
+        signal.pthread_kill(threading.get_ident(), signal.SIGKILL)
+    finally:
+        os._exit(128 + signum)
+
+
+def abort() -> NoReturn:
+    """``os.abort()`` (SIGABRT) without faulthandler's dump: the message said where already.
+
+    pytest enables faulthandler on a copy of the terminal's stderr, which output
+    capture does not see; an intentional abort should not spray a traceback there.
+    """
+    faulthandler.disable()
+    os.abort()
+
+
+def write_stderr(text: str) -> None:
+    """One ``write(2, ...)``, errors ignored (stderr may be closed)."""
+    try:
+        os.write(2, text.encode(errors="replace") + b"\n")
+    except OSError:
+        pass

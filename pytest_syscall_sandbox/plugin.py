@@ -9,7 +9,17 @@ from __future__ import annotations
 import pytest
 
 from . import hookspecs
-from .settings import MODE_HELP, POLICY_HELP, RECORDER_HELP, ROLES_HELP, STRICT_HELP, TIMEOUT_HELP
+from .settings import (
+    EXPORT_HELP,
+    LINT_HELP,
+    MODE_HELP,
+    POLICY_HELP,
+    RECORDER_HELP,
+    REPORT_HELP,
+    ROLES_HELP,
+    STRICT_HELP,
+    TIMEOUT_HELP,
+)
 
 MARKER_HELP = (
     "sandbox(policy, *, allow=(), deny=(), mode=None, recorder=None, timeout=None, strict=None): "
@@ -29,12 +39,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-recorder", dest="sandbox_recorder", metavar="NAME", default=None, help=RECORDER_HELP)
     group.addoption("--sandbox-timeout", dest="sandbox_timeout", metavar="SECONDS", default=None, help=TIMEOUT_HELP)
     group.addoption("--sandbox-strict", dest="sandbox_strict", action="store_true", default=None, help=STRICT_HELP)
+    group.addoption("--sandbox-report", dest="sandbox_report", metavar="PATH", default=None, help=REPORT_HELP)
+    group.addoption("--sandbox-export", dest="sandbox_export", metavar="DIR", default=None, help=EXPORT_HELP)
+    group.addoption("--sandbox-lint", dest="sandbox_lint", action="store_true", default=None, help=LINT_HELP)
     parser.addini("sandbox_policy", POLICY_HELP, default="")
     parser.addini("sandbox_mode", MODE_HELP, default="")
     parser.addini("sandbox_recorder", RECORDER_HELP, default="")
     parser.addini("sandbox_timeout", TIMEOUT_HELP, default="")
     parser.addini("sandbox_strict", STRICT_HELP, type="bool", default=False)
     parser.addini("sandbox_roles", ROLES_HELP, default="")
+    parser.addini("sandbox_report", REPORT_HELP, default="")
 
 
 @pytest.hookimpl(trylast=True)

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+#: Phase of pytest's own code between a test's phases: its calls run (as in audit
+#: mode) and are recorded, but never counted against the role.
+HARNESS = "harness"
+#: Outcome of a profile-mode record of a syscall the role allows: a use, not a gap.
+USED = "used"
+
 
 @dataclass
 class TrapRecord:

@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 from tabulate import tabulate
 
 from .groups import group_of
-from .record import TrapRecord
-
-#: Records made by pytest's own code between phases, not by the test.
-HARNESS = "harness"
+from .record import HARNESS, USED, TrapRecord
 
 
 @dataclass
@@ -36,6 +33,9 @@ def gaps_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
     roles: dict[str, dict[int, Gap]] = {}
     for record in records:
         if record.phase == HARNESS:
+            continue
+        if record.outcome == USED:
+            roles.setdefault(record.role, {})
             continue
         gaps = roles.setdefault(record.role, {})
         gap = gaps.setdefault(record.nr, Gap(record.role, record.syscall, record.nr))
@@ -63,18 +63,27 @@ def gap_table(gaps: list[Gap]) -> str:
     return tabulate(rows, headers=headers)
 
 
-def render_summary(records: Iterable[TrapRecord], roles: Iterable[str] = (), verbosity: int = 0) -> str:
-    """The terminal section: a line per role, then (unless quiet) a table per role with gaps."""
+def render_summary(
+    records: Iterable[TrapRecord],
+    roles: Iterable[str] = (),
+    verbosity: int = 0,
+    builtin: Iterable[str] = (),
+) -> str:
+    """The terminal section: a line per role, then (unless quiet) a table and a fix per role with gaps."""
     by_role = gaps_by_role(records)
     for role in roles:
         by_role.setdefault(role, [])
     if not by_role:
         return ""
+    builtin = set(builtin)
     parts = [summary_line(role, gaps) for role, gaps in by_role.items()]
     if verbosity >= 0:
         for role, gaps in by_role.items():
-            if gaps:
-                parts += ["", f"{role}:", gap_table(gaps)]
+            if not gaps:
+                continue
+            parts += ["", f"{role}:", gap_table(gaps), "", "fix (sandbox_roles):  " + fix_definition(role, gaps)]
+            if role in builtin and verbosity >= 0:
+                parts += ["vs upstream Bitcoin Core:", *(f"  {line}" for line in upstream_difference(gaps))]
     return "\n".join(parts)
 
 
@@ -91,3 +100,56 @@ def upstream_difference(gaps: list[Gap]) -> list[str]:
         where = f"in upstream's {group} group, which this policy does not enable" if group else "in no upstream group"
         lines.append(f"+{gap.syscall} ({gap.nr}): {where}")
     return lines
+
+
+#: Version of the ``--sandbox-report`` JSON schema (see README, "The report file").
+REPORT_VERSION = 1
+
+
+def build_json_report(
+    records: list[TrapRecord],
+    roles: dict[str, dict[str, object]],
+    environment: dict[str, str],
+    settings: dict[str, object],
+    interrupted: bool = False,
+) -> dict[str, object]:
+    """The ``--sandbox-report`` document. ``roles``: name -> facts (tests, origin, allowed)."""
+    by_role = gaps_by_role(records)
+    summary = {}
+    for role in sorted(set(roles) | set(by_role)):
+        gaps = by_role.get(role, [])
+        facts = dict(roles.get(role, {}))
+        facts["missing"] = [
+            {
+                "syscall": g.syscall,
+                "nr": g.nr,
+                "calls": g.calls,
+                "tests": g.tests,
+                "first_location": g.first_location,
+                "group": group_of(g.syscall),
+            }
+            for g in gaps
+        ]
+        facts["summary"] = summary_line(role, gaps)
+        facts["fix"] = fix_definition(role, gaps) if gaps else None
+        summary[role] = facts
+    return {
+        "version": REPORT_VERSION,
+        "interrupted": interrupted,
+        "environment": environment,
+        "settings": settings,
+        "roles": summary,
+        "records": [r.to_json() for r in records],
+    }
+
+
+def render_profile(roles: dict[str, dict[str, object]]) -> str:
+    """Profile mode: per role, what it used, what it allows but never used, and a minimal list."""
+    rows = []
+    for name, facts in roles.items():
+        used, unused, minimal = (list(facts.get(k, ())) for k in ("used", "unused", "minimal"))  # type: ignore[call-overload]
+        rows.append(
+            (name, len(used), len(unused), " ".join(unused[:12]) + (" ..." if len(unused) > 12 else ""), len(minimal))
+        )
+    headers = ["role", "allowed and used", "allowed, never used", "never used (first 12)", "minimal allow-list"]
+    return "least privilege (profile mode):\n" + tabulate(rows, headers=headers)

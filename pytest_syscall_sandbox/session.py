@@ -16,19 +16,22 @@ import signal
 import threading
 import time
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from .errors import SandboxError
-from .record import TrapRecord
+from .record import HARNESS, USED, TrapRecord
 from .recorders.base import ChildContext, ChildOutcome, Recorder, RecorderSession
-from .roles import RoleRegistry, parse_role_lines
+from .roles import BITCOIN_CORE, RoleRegistry, parse_role_lines
 from .sandbox import install_allow_list, violation_message
 from .settings import Settings, TestSandbox, read_settings, resolve_item
 from .support import unsupported_reason
 
 _SANDBOX_KEY = pytest.StashKey["TestSandbox | None"]()
+PROFILE = "profile"
+#: Syscalls a recorder needs to deliver a record; profile mode always allows them.
+RECORDER_NEEDS = frozenset({"rt_sigreturn", "rt_sigprocmask", "write", "getpid", "gettid", "futex", "tgkill"})
 _PHASES = ("setup", "call", "teardown")
 #: Exit code of a child whose harness failed (not the test): EX_SOFTWARE.
 CHILD_INTERNAL_ERROR = 70
@@ -37,10 +40,13 @@ CHILD_INTERNAL_ERROR = 70
 class _ChildState:
     """Set in the forked child only: what the hook wrappers need there."""
 
-    def __init__(self, sandbox: TestSandbox, session: RecorderSession, context: ChildContext) -> None:
+    def __init__(
+        self, sandbox: TestSandbox, session: RecorderSession, context: ChildContext, allowed: frozenset[str]
+    ) -> None:
         self.sandbox = sandbox
         self.session = session
         self.context = context
+        self.allowed = allowed
         self.installed = False
 
 
@@ -58,7 +64,11 @@ class SandboxSession:
             raise pytest.UsageError(f"sandbox: {exc}") from None
         self.settings: Settings = read_settings(config, self.registry)
         self.records: list[TrapRecord] = []
+        #: Role name -> number of tests run under it (here or, under xdist, by the workers).
         self.roles_used: dict[str, int] = {}
+        #: Role name -> syscalls seen in its tests' call and teardown phases (all modes).
+        self.observed: dict[str, set[str]] = {}
+        self.interrupted = False
         self._recorders: dict[str, Recorder] = {}
         self._child: _ChildState | None = None
 
@@ -101,7 +111,6 @@ class SandboxSession:
             item.add_marker(pytest.mark.skip(reason=f"sandbox: {reason}"))
             return None
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        self.roles_used[sandbox.role.name] = self.roles_used.get(sandbox.role.name, 0) + 1
         for report in self._run_forked(item, sandbox):
             item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -129,15 +138,28 @@ class SandboxSession:
             return sigsys_recorder
         return None
 
+    def _filter_allows(self, sandbox: TestSandbox) -> frozenset[str]:
+        """The role's allow-list; in profile mode what the role was seen to use so far.
+
+        A profile run stops only on syscalls not yet seen for the role, so its cost
+        falls as the suite goes on. What the recorders themselves need to deliver a
+        record is always allowed (and so never counted as used or unused).
+        """
+        if sandbox.mode != PROFILE:
+            return sandbox.role.allowed
+        return frozenset(self.observed.get(sandbox.role.name, ())) | RECORDER_NEEDS
+
     def _run_forked(self, item: pytest.Item, sandbox: TestSandbox) -> list[pytest.TestReport]:
-        context = ChildContext(role=sandbox.role.name, mode=sandbox.mode, nodeid=item.nodeid)
+        recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
+        context = ChildContext(role=sandbox.role.name, mode=recorder_mode, nodeid=item.nodeid)
+        allowed = self._filter_allows(sandbox)
         session = self._recorder(sandbox.recorder).start(context)
         read_fd, write_fd = os.pipe()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             os.close(read_fd)
-            self._child_main(item, sandbox, session, context, write_fd)
+            self._child_main(item, _ChildState(sandbox, session, context, allowed), write_fd)
         os.close(write_fd)
         reader = _PipeReader(read_fd)
         session.in_parent(pid)
@@ -157,14 +179,12 @@ class SandboxSession:
             raise KeyboardInterrupt
         return reports
 
-    def _child_main(
-        self, item: pytest.Item, sandbox: TestSandbox, session: RecorderSession, context: ChildContext, fd: int
-    ) -> None:  # pragma: no cover - child process
+    def _child_main(self, item: pytest.Item, child: _ChildState, fd: int) -> None:  # pragma: no cover - child
         code = CHILD_INTERNAL_ERROR
         try:
-            self._child = _ChildState(sandbox, session, context)
+            self._child = child
             _forget_parent_finalizers(item)
-            session.in_child()
+            child.session.in_child()
             for report in _run_phases(item):
                 payload = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
                 _write_all(fd, json.dumps(payload).encode() + b"\n")
@@ -185,7 +205,7 @@ class SandboxSession:
             return (yield)
         if not child.installed:
             trusted_ip = getattr(child.session, "trusted_ip", None)
-            install_allow_list(child.sandbox.role.allowed, child.session.action, trusted_ip=trusted_ip)
+            install_allow_list(child.allowed, child.session.action, trusted_ip=trusted_ip)
             child.installed = True
         child.context.phase = "call"
         try:
@@ -220,7 +240,14 @@ class SandboxSession:
             report = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
             if isinstance(report, pytest.TestReport):
                 reports[report.when] = report
-        records = [r for r in outcome.records if r.phase != "harness"]
+        for record in outcome.records:
+            record.location = _relative(record.location, self.config.rootpath)
+        if sandbox.mode == PROFILE:
+            for record in outcome.records:
+                record.mode = PROFILE
+                if record.syscall in sandbox.role.allowed:
+                    record.outcome = USED
+        records = [r for r in outcome.records if r.phase != HARNESS and r.outcome != USED]
         expected = ["setup", "call", "teardown"]
         if ("setup" in reports and not reports["setup"].passed) or item.config.getoption("setuponly", False):
             expected.remove("call")
@@ -237,6 +264,7 @@ class SandboxSession:
         ordered = [reports[w] for w in _PHASES if w in reports]
         last = ordered[-1]
         last.sandbox_records = [r.to_json() for r in outcome.records]  # type: ignore[attr-defined]
+        last.sandbox_role = sandbox.role.name  # type: ignore[attr-defined]
         if records:
             last.sections.append(("sandbox violations", _violations_text(sandbox, records)))
         for note in outcome.notes:
@@ -244,20 +272,108 @@ class SandboxSession:
         return ordered
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        role = getattr(report, "sandbox_role", None)
+        if role is None:
+            return
+        self.roles_used[role] = self.roles_used.get(role, 0) + 1
+        observed = self.observed.setdefault(role, set())
         for data in getattr(report, "sandbox_records", None) or ():
             record = TrapRecord.from_json(data)
             self.records.append(record)
-            self.config.hook.pytest_sandbox_violation(config=self.config, record=record)
+            if record.phase != HARNESS:
+                observed.add(record.syscall)
+            if record.outcome != USED:
+                self.config.hook.pytest_sandbox_violation(config=self.config, record=record)
+        self._write_report()
+
+    # -- reporting ---------------------------------------------------------------------
+
+    def _is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")  # a pytest-xdist worker: the controller reports
+
+    def _role_facts(self) -> dict[str, dict[str, object]]:
+        facts: dict[str, dict[str, object]] = {}
+        for name, tests in self.roles_used.items():
+            entry: dict[str, object] = {"tests": tests}
+            if name in self.registry:
+                role = self.registry.get(name)
+                entry.update(origin=role.origin, definition=role.definition, allowed=sorted(role.allowed))
+                if self.settings.mode == PROFILE:
+                    used = self.observed.get(name, set())
+                    entry["used"] = sorted(used & role.allowed)
+                    entry["unused"] = sorted(role.allowed - used - RECORDER_NEEDS)
+                    entry["minimal"] = sorted(used | (role.allowed & RECORDER_NEEDS))
+            facts[name] = entry
+        return facts
+
+    def _write_report(self) -> None:
+        path = self.settings.report
+        if not path or self._is_worker():
+            return
+        from .environment import describe
+        from .report import build_json_report
+
+        document = build_json_report(
+            self.records,
+            self._role_facts(),
+            describe(),
+            {"policy": self.settings.policy, "mode": self.settings.mode, "recorder": self.settings.recorder},
+            interrupted=self.interrupted,
+        )
+        _write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
+
+    def pytest_sessionfinish(self) -> None:
+        if self._is_worker():
+            return
+        self._write_report()
+        if self.settings.export and self.roles_used:
+            self._export(self.settings.export)
+
+    def _export(self, directory: str) -> None:
+        from .export import oci_profile, role_definition, systemd_filter
+
+        os.makedirs(directory, exist_ok=True)
+        for name in self.roles_used:
+            if name not in self.registry:
+                continue
+            current = set(self.registry.get(name).allowed)
+            if self.settings.mode == PROFILE:
+                second = ("minimal", set(self.observed.get(name, set())) | (current & RECORDER_NEEDS))
+            else:  # without a profile only the gaps are known: the current list plus them
+                second = ("fixed", current | self.observed.get(name, set()))
+            for kind, names in (("current", current), second):
+                stem = os.path.join(directory, f"{name}.{kind}")
+                _write_atomically(stem + ".oci.json", oci_profile(names))
+                _write_atomically(stem + ".systemd.conf", systemd_filter(names))
+                _write_atomically(stem + ".role.ini", role_definition(f"{name}_{kind.upper()}", names))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.roles_used and not self.records:
             return
-        from .report import render_summary
+        from .report import render_profile, render_summary
 
-        text = render_summary(self.records, self.roles_used, verbosity=self.config.get_verbosity())
-        if text:
-            terminalreporter.write_sep("=", "syscall sandbox")
-            terminalreporter.write_line(text)
+        builtin = [r.name for r in self.registry.roles() if r.origin == BITCOIN_CORE]
+        verbosity = self.config.get_verbosity()
+        text = render_summary(self.records, self.roles_used, verbosity=verbosity, builtin=builtin)
+        lines = self._lint_lines() if self.settings.lint else []
+        if self.settings.mode == PROFILE:
+            text += "\n\n" + render_profile(self._role_facts())
+        terminalreporter.write_sep("=", "syscall sandbox")
+        for line in lines:
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(text)
+        if self.settings.report and not self._is_worker():
+            terminalreporter.write_line(f"sandbox report: {self.settings.report}")
+
+    def _lint_lines(self) -> list[str]:
+        from .lint import LintEnvironment, lint, render_table
+
+        roles = {name: self.registry.get(name).allowed for name in self.roles_used if name in self.registry}
+        report = lint(roles, LintEnvironment.detect())
+        return [*render_table(report).splitlines(), ""]
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -272,12 +388,12 @@ def _run_phases(item: pytest.Item) -> Iterator[pytest.TestReport]:
     yield _run_phase(item, "teardown", nextitem=None)
 
 
-def _run_phase(item: pytest.Item, when: str, **kwargs: Any) -> pytest.TestReport:
+def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], **kwargs: Any) -> pytest.TestReport:
     hook = getattr(item.ihook, f"pytest_runtest_{when}")
     call = pytest.CallInfo.from_call(
         lambda: hook(item=item, **kwargs),
         when=when,
-        reraise=(pytest.exit.Exception, KeyboardInterrupt),  # type: ignore[arg-type]
+        reraise=(pytest.exit.Exception, KeyboardInterrupt),
     )
     report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
     return report
@@ -364,6 +480,22 @@ def _kill_tree(pid: int) -> None:
             os.kill(target, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _relative(location: str, root: Any) -> str:
+    """``/root/dir/test_x.py:5`` -> ``test_x.py:5`` for files under the rootdir."""
+    prefix = str(root).rstrip(os.sep) + os.sep
+    return location[len(prefix) :] if location.startswith(prefix) else location
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write a temporary file beside ``path``, then rename it over ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
 
 
 def _write_all(fd: int, data: bytes) -> None:

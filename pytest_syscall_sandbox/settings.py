@@ -15,18 +15,24 @@ import pytest
 from .errors import SandboxError
 from .roles import Role, RoleRegistry
 
-MODES = ("log-and-abort", "abort", "audit")
+MODES = ("log-and-abort", "abort", "audit", "profile")
 RECORDERS = ("ptrace", "sigsys")
 DEFAULT_MODE = "log-and-abort"
 DEFAULT_RECORDER = "ptrace"
 DEFAULT_TIMEOUT = 300.0
 
 POLICY_HELP = "Run every test without a sandbox marker under this role's filter (a policy or custom role)"
-MODE_HELP = "What a disallowed syscall does: log-and-abort (default), abort, or audit (record and let it run)"
+MODE_HELP = (
+    "What a disallowed syscall does: log-and-abort (default), abort, audit (record and let it run), "
+    "or profile (audit, and also record every syscall each role uses)"
+)
 RECORDER_HELP = "How trapped syscalls are recorded: ptrace (default, follows forks and execs) or sigsys"
 TIMEOUT_HELP = f"Kill a sandboxed test's child after this many seconds (default {DEFAULT_TIMEOUT:g}; 0: never)"
 STRICT_HELP = "In audit mode, fail tests that made syscalls their role does not allow"
 ROLES_HELP = "Custom roles, one per line: NAME = BASE +syscall -syscall @Group -@Group"
+REPORT_HELP = "Write every record, the per-role summary and the environment to this JSON file"
+EXPORT_HELP = "Write each role's current and minimal allow-list as OCI profile, systemd line and custom role"
+LINT_HELP = "Lint the allow-lists of the roles in use (syscall families, library and kernel drift) before running"
 
 
 @dataclass(frozen=True)
@@ -38,11 +44,16 @@ class Settings:
     recorder: str
     timeout: float
     strict: bool
+    report: str | None = None
+    export: str | None = None
+    lint: bool = False
 
 
 @dataclass(frozen=True)
 class TestSandbox:
     """What one test runs under."""
+
+    __test__ = False  # not a pytest test class
 
     role: Role
     mode: str
@@ -91,7 +102,11 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
     except (ValueError, SandboxError) as exc:
         raise pytest.UsageError(f"sandbox: {exc}") from None
     strict = bool(config.getoption("sandbox_strict") or config.getini("sandbox_strict"))
-    return Settings(policy or None, mode, recorder, timeout, strict)
+    report = config.getoption("sandbox_report") or config.getini("sandbox_report") or None
+    export = config.getoption("sandbox_export") or None
+    return Settings(
+        policy or None, mode, recorder, timeout, strict, report, export, bool(config.getoption("sandbox_lint"))
+    )
 
 
 _MARKER_KEYS = ("policy", "allow", "deny", "mode", "recorder", "timeout", "strict")

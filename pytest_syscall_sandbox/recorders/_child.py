@@ -15,9 +15,11 @@ import threading
 from types import FrameType
 from typing import NoReturn
 
+from ..record import HARNESS
 from ..sandbox import violation_message
 from ..syscalls import numbers_of
 from ._sigcontext import set_default
+from .base import ChildContext
 
 #: Frames kept in a record's stack (innermost last).
 STACK_LIMIT = 30
@@ -27,6 +29,11 @@ STACK_LIMIT = 30
 #: small objects that CPython serves from its own arenas (mmap), never from malloc.
 FORK_FAMILY = numbers_of(["fork", "vfork", "clone", "clone3"])
 _COMPACT_TEXT = 160
+
+
+def effective_mode(context: ChildContext) -> str:
+    """The mode a trap is handled in: ``audit`` for the harness's own calls, else the context's."""
+    return "audit" if context.phase == HARNESS else context.mode
 
 
 def python_location(frame: FrameType | None, *, compact: bool = False) -> tuple[str, str, list[str]]:

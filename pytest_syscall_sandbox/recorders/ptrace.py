@@ -84,11 +84,20 @@ from ptrace.binding.func import ptrace as _ptrace
 
 from .._signals import SA_RESTART, SigInfo, install_handler
 from ..actions import TRACE, Action
-from ..record import TrapRecord
+from ..record import HARNESS, TrapRecord
 from ..sandbox import thread_get_internal_name
 from ..syscalls import get_linux_syscall_name
 from . import _channel
-from ._child import FORK_FAMILY, abort, abort_message, die_by_signal, prepare_child, python_location, write_stderr
+from ._child import (
+    FORK_FAMILY,
+    abort,
+    abort_message,
+    die_by_signal,
+    effective_mode,
+    prepare_child,
+    python_location,
+    write_stderr,
+)
 from ._decode import ProcessMemory, decode_call
 from ._process import decode_status, kill_quietly, killpg_quietly, reap_within
 from .base import ChildContext, ChildOutcome
@@ -325,10 +334,11 @@ class PtraceSession:
             "stack": stack,
         }
         _channel.send(self._write_fd, {"where": where})
-        if context.mode == "log-and-abort":
+        mode = effective_mode(context)
+        if mode == "log-and-abort":
             write_stderr(abort_message(nr, thread, context.role, location, function))
             abort()
-        elif context.mode == "abort":
+        elif mode == "abort":
             die_by_signal(signal.SIGSYS)
 
     # -- parent: attach ---------------------------------------------------------------
@@ -528,7 +538,7 @@ class PtraceSession:
         self._drain()  # phase changes the child reported before this call
         status = _thread_status(tid)
         tgid = status.tgid if status else tid
-        mode = self.context.mode
+        mode = "audit" if self._phase == HARNESS else self.context.mode
         self._seq += 1
         seq = self._seq
         self._records[seq] = TrapRecord(

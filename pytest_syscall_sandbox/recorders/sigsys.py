@@ -77,7 +77,16 @@ from ..record import TrapRecord
 from ..sandbox import thread_get_internal_name
 from ..syscalls import get_linux_syscall_name, syscall_number
 from . import _channel
-from ._child import FORK_FAMILY, abort, abort_message, die_by_signal, prepare_child, python_location, write_stderr
+from ._child import (
+    FORK_FAMILY,
+    abort,
+    abort_message,
+    die_by_signal,
+    effective_mode,
+    prepare_child,
+    python_location,
+    write_stderr,
+)
 from ._decode import decode_call
 from ._process import decode_status, kill_quietly, killpg_quietly, reap_within, wait_exit
 from ._sigcontext import Registers, install_context_handler
@@ -122,7 +131,9 @@ class SigsysSession:
     def __init__(self, context: ChildContext) -> None:
         self.context = context
         self.action: Action = TRAP
-        self.trusted_ip: int | None = TRUSTED_IP if context.mode == "audit" else None
+        # Every mode needs the trusted instruction: pytest's own code between phases
+        # (phase "harness") runs under the filter too, and its calls are let through.
+        self.trusted_ip: int | None = TRUSTED_IP
         self._read_fd, self._write_fd = os.pipe()
         self._pid: int | None = None
         # Child side.
@@ -170,7 +181,7 @@ class SigsysSession:
         args = regs.syscall_args()
         location, function, stack = python_location(frame, compact=nr in FORK_FAMILY)
         thread = thread_get_internal_name()
-        mode = context.mode
+        mode = effective_mode(context)
         outcome = {"audit": "allowed", "log-and-abort": "aborted"}.get(mode, "killed")
         message: dict[str, Any] = {}
         if mode == "audit":

@@ -1,0 +1,116 @@
+"""Where a test's role comes from: markers at every level, the command line, custom roles."""
+
+from __future__ import annotations
+
+import pytest
+
+LEVELS = """
+import os
+import pytest
+
+pytestmark = pytest.mark.sandbox("NET")
+
+def test_module_level():
+    os.getgroups()
+
+@pytest.mark.sandbox("SCHEDULER")
+class TestClassLevel:
+    def test_class(self):
+        os.getgroups()
+
+    @pytest.mark.sandbox("TX_INDEX")
+    def test_function_wins(self):
+        os.getgroups()
+"""
+
+
+def test_closest_marker_wins(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(LEVELS)
+    result = pytester.runpytest_subprocess("--sandbox-mode=audit", "--sandbox-policy=INITIALIZATION")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines_random(
+        ["NET: 1 missing: getgroups", "SCHEDULER: 1 missing: getgroups", "TX_INDEX: 1 missing: getgroups"]
+    )
+    assert "INITIALIZATION:" not in result.stdout.str()
+
+
+def test_command_line_policy_applies_to_unmarked_tests_case_insensitively(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_unmarked():
+            os.getgroups()
+        """
+    )
+    result = pytester.runpytest_subprocess("--sandbox-mode=audit", "--sandbox-policy=net")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["NET: 1 missing: getgroups"])
+
+
+def test_ini_values_apply_and_command_line_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nsandbox_policy = TX_INDEX\nsandbox_mode = abort\n")
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_unmarked():
+            os.getgroups()
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*killed by SIGSYS (abort mode*"])
+    result = pytester.runpytest_subprocess("--sandbox-mode=audit")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["TX_INDEX: 1 missing: getgroups"])
+
+
+def test_marker_allow_deny_and_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os
+        import socket
+        import pytest
+
+        @pytest.mark.sandbox(policy="NET", allow=["getgroups"], mode="abort")
+        def test_allowed_by_marker():
+            os.getgroups()
+
+        @pytest.mark.sandbox(policy="NET", deny=["socket"], mode="audit")
+        def test_denied_by_marker():
+            socket.socket().close()
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["NET: 1 missing: socket"])
+
+
+def test_custom_roles_from_ini_and_conftest_hook(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nsandbox_roles =\n    WALLET = MESSAGE_HANDLER -@FileSystem +getcwd\n")
+    pytester.makeconftest(
+        """
+        def pytest_sandbox_roles(config):
+            return {"INDEXER": "wallet +getgroups"}
+        """
+    )
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        @pytest.mark.sandbox("wallet")
+        def test_wallet(tmp_path):
+            os.getcwd()
+            open(os.devnull).close()
+
+        @pytest.mark.sandbox("INDEXER", mode="abort")
+        def test_indexer():
+            os.getgroups()
+        """
+    )
+    result = pytester.runpytest_subprocess("--sandbox-mode=audit")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["WALLET: 2 missing: openat, newfstatat"])
+    assert "INDEXER: no missing syscalls" in result.stdout.str()

@@ -16,11 +16,14 @@ import signal
 import threading
 import time
 from collections.abc import Generator, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 from .errors import SandboxError
+
+if TYPE_CHECKING:
+    from .lint import LintReport
 from .record import HARNESS, USED, TrapRecord
 from .recorders.base import ChildContext, ChildOutcome, Recorder, RecorderSession
 from .roles import BITCOIN_CORE, RoleRegistry, parse_role_lines
@@ -71,6 +74,7 @@ class SandboxSession:
         self.interrupted = False
         self._recorders: dict[str, Recorder] = {}
         self._child: _ChildState | None = None
+        self._lint: LintReport | None = None
 
     # -- collection -------------------------------------------------------------
 
@@ -139,15 +143,17 @@ class SandboxSession:
         return None
 
     def _filter_allows(self, sandbox: TestSandbox) -> frozenset[str]:
-        """The role's allow-list; in profile mode what the role was seen to use so far.
+        """The role's allow-list; in profile mode the part the role was seen to use so far.
 
-        A profile run stops only on syscalls not yet seen for the role, so its cost
-        falls as the suite goes on. What the recorders themselves need to deliver a
+        A profile run stops only on allowed syscalls not yet seen for the role, so its
+        cost falls as the suite goes on; syscalls the role lacks stop every time, so
+        the gap counts equal an audit run's. What the recorders need to deliver a
         record is always allowed (and so never counted as used or unused).
         """
+        role = sandbox.role
         if sandbox.mode != PROFILE:
-            return sandbox.role.allowed
-        return frozenset(self.observed.get(sandbox.role.name, ())) | RECORDER_NEEDS
+            return role.allowed
+        return (frozenset(self.observed.get(role.name, ())) & role.allowed) | RECORDER_NEEDS
 
     def _run_forked(self, item: pytest.Item, sandbox: TestSandbox) -> list[pytest.TestReport]:
         recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
@@ -358,7 +364,7 @@ class SandboxSession:
         builtin = [r.name for r in self.registry.roles() if r.origin == BITCOIN_CORE]
         verbosity = self.config.get_verbosity()
         text = render_summary(self.records, self.roles_used, verbosity=verbosity, builtin=builtin)
-        lines = self._lint_lines() if self.settings.lint else []
+        lines = self._lint_summary()
         if self.settings.mode == PROFILE:
             text += "\n\n" + render_profile(self._role_facts())
         terminalreporter.write_sep("=", "syscall sandbox")
@@ -368,12 +374,35 @@ class SandboxSession:
         if self.settings.report and not self._is_worker():
             terminalreporter.write_line(f"sandbox report: {self.settings.report}")
 
-    def _lint_lines(self) -> list[str]:
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """With ``--sandbox-lint``: lint the roles the collected tests use, before any runs."""
+        if not self.settings.lint or self._is_worker():
+            return
         from .lint import LintEnvironment, lint, render_table
 
-        roles = {name: self.registry.get(name).allowed for name in self.roles_used if name in self.registry}
-        report = lint(roles, LintEnvironment.detect())
-        return [*render_table(report).splitlines(), ""]
+        roles: dict[str, frozenset[str]] = {}
+        for item in session.items:
+            sandbox = item.stash.get(_SANDBOX_KEY, None)
+            if sandbox is not None:
+                roles[sandbox.role.name] = sandbox.role.allowed
+        self._lint = lint(roles, LintEnvironment.detect())
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        lines = self._lint_summary()
+        if self.config.get_verbosity() > 0:
+            lines = render_table(self._lint).splitlines()
+        for line in lines:
+            reporter.write_line(line)
+
+    def _lint_summary(self) -> list[str]:
+        if self._lint is None:
+            return []
+        from .lint import summary_lines
+
+        return summary_lines(self._lint) or [
+            f"sandbox lint: no certain or likely findings for {len(self._lint.roles)} role(s)"
+        ]
 
 
 # -- helpers ------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 from collections.abc import Sequence
+from typing import Any
 
 from .actions import Action
 from .bpf import Instruction, pack
@@ -34,12 +36,41 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_prctl = _libc.prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_prctl.restype = ctypes.c_int
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:  # not a libc we can load: the sandbox is unsupported, importing still works
+        return None
+
+
+_libc = _load_libc()
+
+
+def _function(name: str, restype: Any, argtypes: list[Any] | None = None) -> Any:
+    function = getattr(_libc, name, None)
+    if function is not None:
+        function.restype = restype
+        if argtypes is not None:
+            function.argtypes = argtypes
+    return function
+
+
+_prctl_function = _function("prctl", ctypes.c_int, [ctypes.c_int] + [ctypes.c_ulong] * 4)
+_syscall_function = _function("syscall", ctypes.c_long)
+
+
+def _prctl(option: int, a2: int, a3: int, a4: int, a5: int) -> int:
+    if _prctl_function is None:
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+    return int(_prctl_function(option, a2, a3, a4, a5))
+
+
+def _syscall(*args: Any) -> int:
+    if _syscall_function is None:
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+    return int(_syscall_function(*args))
 
 
 def _fail(call: str, detail: str = "") -> InstallError:

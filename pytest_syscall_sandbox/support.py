@@ -10,11 +10,19 @@ from functools import cache
 @cache
 def unsupported_reason() -> str | None:
     """None where filters can be installed, else a sentence saying why not."""
-    if not sys.platform.startswith("linux"):
-        return f"the syscall sandbox needs Linux; this is {sys.platform}"
-    machine = platform.machine()
+    return platform_reason(sys.platform, platform.machine()) or _kernel_reason()
+
+
+def platform_reason(system: str, machine: str) -> str | None:
+    """Why ``system`` on ``machine`` cannot run the sandbox, or None."""
+    if not system.startswith("linux"):
+        return f"the syscall sandbox needs Linux; this is {system}"
     if machine not in ("x86_64", "AMD64"):
         return f"the syscall sandbox needs an x86-64 CPU; this is {machine}"
+    return None
+
+
+def _kernel_reason() -> str | None:
     from ._install import seccomp_mode
 
     try:

@@ -15,17 +15,40 @@ from .compiler import LAYOUTS, TREE
 from .errors import SandboxError
 from .groups import GROUPS
 from .policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_groups, policy_syscalls
+from .profiles import PROFILES, SANDBOX_RS
+from .roles import BITCOIN_CORE, BUILTIN_ORIGINS
 from .syscalls import NAMES, resolve
 
 _MODES = [a.value for a in SyscallSandboxAction]
+ALL_ORIGINS = "all"
+#: What ``policies`` lists without ``--origin``: only the fifteen, as before the
+#: profiles arrived (tests/core pins that table); ``--origin all`` groups every origin.
+DEFAULT_ORIGIN = BITCOIN_CORE
 
 
-def _policies(_args: argparse.Namespace) -> str:
+def _bitcoin_core_table() -> str:
     rows = [
         (p.name, p.value, " ".join(POLICY_EXTRA_GROUPS[p]) or "-", len(policy_syscalls(p)))
         for p in SyscallSandboxPolicy
     ]
     return tabulate(rows, headers=["policy", "upstream thread", "groups beyond the defaults", "syscalls"])
+
+
+def _sandbox_rs_table() -> str:
+    rows = [(p.name, p.description, p.base or "-", len(p.own), len(p.allowed)) for p in PROFILES.values()]
+    return tabulate(rows, headers=["profile", "description", "builds on", "adds", "syscalls"])
+
+
+_ORIGIN_TABLES = {
+    BITCOIN_CORE: ("Bitcoin Core: the fifteen thread policies", _bitcoin_core_table),
+    SANDBOX_RS: ("sandbox-rs: six cumulative profiles, each a strict superset of the one above it", _sandbox_rs_table),
+}
+
+
+def _policies(args: argparse.Namespace) -> str:
+    if args.origin != ALL_ORIGINS:
+        return _ORIGIN_TABLES[args.origin][1]()
+    return "\n\n".join(f"{title}\n\n{table()}" for title, table in _ORIGIN_TABLES.values())
 
 
 def _show(args: argparse.Namespace) -> str:
@@ -64,7 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="python -m pytest_syscall_sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("policies", help="List the policies").set_defaults(run=_policies)
+    policies = sub.add_parser("policies", help="List the built-in policies and profiles")
+    policies.add_argument(
+        "--origin",
+        choices=[ALL_ORIGINS, *BUILTIN_ORIGINS],
+        default=DEFAULT_ORIGIN,
+        help="Which built-in roles to list: all of them grouped by origin, or one origin's",
+    )
+    policies.set_defaults(run=_policies)
     show = sub.add_parser("show", help="Show one policy's groups and syscalls")
     show.add_argument("policy", metavar="NAME")
     show.set_defaults(run=_show)

@@ -1,10 +1,11 @@
-"""Compile a syscall -> action table into a seccomp BPF program.
+"""Compile a syscall -> action table (and argument rules) into a seccomp BPF program.
 
 The program always has the same shape::
 
     A = arch; if (A != AUDIT_ARCH_X86_64) return arch_action
     A = sys_number; if (A >= X32_SYSCALL_BIT) return default
     <balanced binary search over the number line> -> return the number's action
+                                                  or run its argument sub-program
 
 The number line is cut into maximal runs of numbers with the same action, and a
 balanced tree of ``JGE`` comparisons picks the run, so a verdict costs about
@@ -12,27 +13,46 @@ log2(runs) comparisons where upstream's linear chain costs one per allowed sysca
 Conditional jumps only reach 255 instructions; a subtree bigger than that is
 reached through an unconditional ``JA`` (32-bit offset), so any table size works
 up to the kernel's 4096-instruction limit, which :func:`~.bpf.validate` enforces.
+
+**Argument rules** (:mod:`.rules`). A number whose verdict depends on its arguments
+gets a run of its own, and the leaf of that run is a small sub-program: its rules
+in order, each matcher a few loads of ``args[i]``'s 32-bit halves and comparisons,
+ending in the rule's action, and the number's argument-free verdict when no rule
+matched. Sub-programs are built back to front, so every jump goes forward to code
+that already exists, and a jump farther than 255 goes through a ``JA``. Every
+other number stays argument-free: its path reads only ``arch`` and ``sys_number``,
+so the kernel's action cache (``seccomp_cache_prepare``, Linux 5.11+) can prove an
+ALLOW for it and skip the filter. Rules that cannot change a number's verdict are
+dropped (a rule without matchers ends the list; trailing rules with the fallback's
+action are redundant), so ``clone3 -> ERRNO(ENOSYS)`` compiles to a plain leaf.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Union
 
 from .actions import ALLOW, KILL_PROCESS, Action
 from .bpf import (
     BPF_ABS,
+    BPF_ALU,
+    BPF_AND,
     BPF_JA,
     BPF_JEQ,
     BPF_JGE,
+    BPF_JGT,
     BPF_JMP,
+    BPF_JSET,
     BPF_K,
     BPF_LD,
     BPF_W,
     SECCOMP_DATA_ARCH,
+    SECCOMP_DATA_ARGS,
     SECCOMP_DATA_IP,
     SECCOMP_DATA_NR,
     Instruction,
+    describe,
     disassemble,
     jump,
     pack,
@@ -41,12 +61,14 @@ from .bpf import (
     validate,
 )
 from .errors import BpfError
+from .rules import ArgAnySet, ArgEq, ArgGe, ArgGt, ArgLt, ArgMaskedEq, ArgMatcher, ArgNe, Rule, rules_by_number
 from .syscalls import AUDIT_ARCH_X86_64, NAMES, X32_SYSCALL_BIT
 
 TREE = "tree"
 LINEAR = "linear"
 LAYOUTS = (TREE, LINEAR)
 _MAX_JUMP = 255
+_U32 = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -54,23 +76,241 @@ class CompiledFilter:
     """A validated seccomp program and what it was built from."""
 
     program: tuple[Instruction, ...]
+    #: Argument-free verdicts that differ from ``default`` (for an argument-checked
+    #: number: its verdict when no rule matches).
     rules: Mapping[int, Action]
     default: Action
     arch_action: Action
     layout: str
     #: Number of ``JGE``/``JEQ`` comparisons of ``sys_number`` in the dispatch part.
     comparisons: int = field(default=0)
+    #: The argument rules that made it into the program (redundant ones dropped).
+    arg_rules: tuple[Rule, ...] = field(default=())
+    #: ``(syscall name, first pc, end pc)`` of each argument sub-program.
+    subprograms: tuple[tuple[str, int, int], ...] = field(default=())
+    #: pc -> comment shown in :meth:`disassemble`.
+    notes: Mapping[int, str] = field(default_factory=dict)
 
     def packed(self) -> bytes:
         """The ``struct sock_filter`` array for the kernel."""
         return pack(self.program)
 
+    @property
+    def checked(self) -> tuple[str, ...]:
+        """Names of the argument-checked syscalls, in number order."""
+        return tuple(name for name, _start, _end in sorted(self.subprograms, key=lambda s: s[1]))
+
     def disassemble(self) -> str:
-        """A readable listing with syscall names in comparisons."""
-        return disassemble(self.program, dict(NAMES))
+        """A readable listing with syscall names in comparisons.
+
+        With argument rules, a first ``#`` line lists the argument-checked syscalls,
+        and the sub-programs' lines carry the rules they test (``args[0] == AF_NETLINK``).
+        """
+        if not self.subprograms:
+            return disassemble(self.program, dict(NAMES))
+        inside = {pc for _name, start, end in self.subprograms for pc in range(start, end)}
+        numbers = {name: nr for nr, name in NAMES.items()}
+        checked = ", ".join(f"{name} ({numbers[name]})" for name in sorted(self.checked, key=numbers.__getitem__))
+        lines = [f"# argument-checked: {checked}", " line  CODE  JT   JF      K", "================================="]
+        loaded_nr = False
+        names = dict(NAMES)
+        for pc, insn in enumerate(self.program):
+            comment = describe(pc, insn, names if loaded_nr and pc not in inside else None)
+            if insn.code & 0x07 == BPF_LD and pc not in inside:
+                loaded_nr = insn.code == BPF_LD | BPF_W | BPF_ABS and insn.k == SECCOMP_DATA_NR
+            line = f" {pc:04d}: 0x{insn.code:02x} 0x{insn.jt:02x} 0x{insn.jf:02x} 0x{insn.k:08x}  {comment}"
+            if pc in self.notes:
+                line = f"{line:<64}# {self.notes[pc]}"
+            lines.append(line)
+        return "\n".join(lines)
 
     def __len__(self) -> int:
         return len(self.program)
+
+
+# --------------------------------------------------------------------------- argument sub-programs
+
+
+class _Backward:
+    """A program built from its last instruction to its first: every jump target already exists.
+
+    A label is an instruction's index counted from the end (0 = the last one), so it
+    never changes as code is prepended. Jumps farther than 255 get a ``JA`` trampoline.
+    """
+
+    def __init__(self) -> None:
+        self._reversed: list[Instruction] = []
+        self._notes: dict[int, list[str]] = {}
+        self._returns: dict[int, int] = {}
+
+    def _push(self, insn: Instruction) -> int:
+        self._reversed.append(insn)
+        return len(self._reversed) - 1
+
+    def _distance(self, target: int) -> int:
+        """The jump offset from the next instruction pushed to ``target``."""
+        return len(self._reversed) - 1 - target
+
+    def ret(self, action: Action) -> int:
+        """``return action``, shared with an earlier identical return."""
+        if action.ret not in self._returns:
+            self._returns[action.ret] = self._push(ret(action))
+        return self._returns[action.ret]
+
+    def load(self, offset: int) -> int:
+        """``A = seccomp_data[offset]``."""
+        return self._push(stmt(BPF_LD | BPF_W | BPF_ABS, offset))
+
+    def mask(self, k: int) -> int:
+        """``A &= k``."""
+        return self._push(stmt(BPF_ALU | BPF_AND | BPF_K, k))
+
+    def cond(self, op: int, k: int, true: int, false: int) -> int:
+        """``if (A op k) goto true else goto false``."""
+        while True:
+            if self._distance(true) > _MAX_JUMP:
+                true = self._push(stmt(BPF_JMP | BPF_JA, self._distance(true)))
+            elif self._distance(false) > _MAX_JUMP:
+                false = self._push(stmt(BPF_JMP | BPF_JA, self._distance(false)))
+            else:
+                return self._push(jump(BPF_JMP | op | BPF_K, k, self._distance(true), self._distance(false)))
+
+    def note(self, label: int, text: str) -> None:
+        """Attach a comment for the disassembly."""
+        self._notes.setdefault(label, []).append(text)
+
+    def build(self) -> tuple[list[Instruction], dict[int, str]]:
+        """The instructions in execution order and the comments by pc."""
+        last = len(self._reversed) - 1
+        return list(reversed(self._reversed)), {last - label: "; ".join(t) for label, t in self._notes.items()}
+
+
+def _halves(matcher: ArgMatcher, value: int) -> list[tuple[int, int]]:
+    """``(offset, 32-bit constant)`` for each half the matcher tests, high half first."""
+    low = SECCOMP_DATA_ARGS + 8 * matcher.index
+    if matcher.width == 32:
+        return [(low, value & _U32)]
+    return [(low + 4, value >> 32), (low, value & _U32)]
+
+
+def _emit_matcher(b: _Backward, matcher: ArgMatcher, true: int, false: int) -> int:
+    """Code that goes to ``true`` when ``matcher`` matches, else to ``false``; returns its entry."""
+    if isinstance(matcher, (ArgEq, ArgNe)):
+        if isinstance(matcher, ArgNe):
+            true, false = false, true
+        target = true
+        for offset, half in reversed(_halves(matcher, matcher.value)):
+            b.cond(BPF_JEQ, half, target, false)
+            target = b.load(offset)
+        return target
+    if isinstance(matcher, ArgMaskedEq):
+        target = true
+        parts = zip(_halves(matcher, matcher.mask), _halves(matcher, matcher.value))
+        for (offset, mask), (_, half) in reversed(list(parts)):
+            if mask == 0:  # nothing of this half is compared (the value's half is 0 too)
+                continue
+            b.cond(BPF_JEQ, half, target, false)
+            if mask != _U32:
+                b.mask(mask)
+            target = b.load(offset)
+        return target
+    if isinstance(matcher, ArgAnySet):
+        target = false
+        for offset, bits in reversed(_halves(matcher, matcher.bits)):
+            if bits:
+                b.cond(BPF_JSET, bits, true, target)
+                target = b.load(offset)
+        return target
+    # Unsigned order: decided by the high halves unless they are equal, then by the low halves.
+    above = isinstance(matcher, (ArgGt, ArgGe))
+    halves = _halves(matcher, matcher.value)
+    offset, low_half = halves[-1]
+    op = BPF_JGE if isinstance(matcher, (ArgGe, ArgLt)) else BPF_JGT  # Ge: >=, Lt: !(>=), Gt: >, Le: !(>)
+    greater, not_greater = (true, false) if above else (false, true)
+    b.cond(op, low_half, greater, not_greater)
+    target = b.load(offset)
+    if len(halves) == 2:
+        high_offset, high = halves[0]
+        if high == 0:  # high > 0 decides; otherwise high == 0 and the low half does
+            b.cond(BPF_JGT, 0, greater, target)
+        elif high == _U32:  # high can only equal it or be less
+            b.cond(BPF_JEQ, high, target, not_greater)
+        else:
+            equal = b.cond(BPF_JEQ, high, target, not_greater)
+            b.cond(BPF_JGT, high, greater, equal)
+        target = b.load(high_offset)
+    return target
+
+
+def _effective(rules: Sequence[Rule], base: Action) -> tuple[tuple[Rule, ...], Action]:
+    """Drop rules that cannot change the verdict; returns (rules, verdict when none matches)."""
+    kept: list[Rule] = []
+    fallback = base
+    for rule in rules:
+        if not rule.matchers:  # always matches: it decides, and later rules are dead
+            fallback = rule.action
+            break
+        kept.append(rule)
+    while kept and kept[-1].action == fallback:
+        kept.pop()
+    return tuple(kept), fallback
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """The leaf of an argument-checked number: its rules and its verdict when none matches."""
+
+    nr: int
+    rules: tuple[Rule, ...]
+    fallback: Action
+
+
+_Verdict = Union[Action, _Checked]
+
+
+def _subprogram(leaf: _Checked) -> tuple[list[Instruction], dict[int, str]]:
+    """The rules of one number, tried in order; A holds anything on entry."""
+    name = NAMES.get(leaf.nr, str(leaf.nr))
+    b = _Backward()
+    following = b.ret(leaf.fallback)
+    b.note(following, f"{name}: no rule matched -> {leaf.fallback}")
+    count = len(leaf.rules)
+    for number, rule in reversed(list(enumerate(leaf.rules, 1))):
+        target = b.ret(rule.action)
+        for position, matcher in reversed(list(enumerate(rule.matchers))):
+            target = _emit_matcher(b, matcher, target, following)
+            if position:
+                b.note(target, f"{name} rule {number}/{count}, and {matcher}")
+        reason = f" ({rule.reason})" if rule.reason else ""
+        b.note(target, f"{name} rule {number}/{count}: {rule.condition()} -> {rule.action}{reason}")
+        following = target
+    return b.build()
+
+
+# --------------------------------------------------------------------------- the dispatch
+
+
+@dataclass
+class _Code:
+    instructions: list[Instruction] = field(default_factory=list)
+    notes: dict[int, str] = field(default_factory=dict)
+    subprograms: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.instructions)
+
+    def extend(self, other: _Code) -> None:
+        shift = len(self.instructions)
+        self.instructions += other.instructions
+        self.notes.update({pc + shift: text for pc, text in other.notes.items()})
+        self.subprograms += [(name, start + shift, end + shift) for name, start, end in other.subprograms]
+
+
+def _leaf(verdict: _Verdict) -> _Code:
+    if isinstance(verdict, Action):
+        return _Code([ret(verdict)])
+    instructions, notes = _subprogram(verdict)
+    return _Code(instructions, notes, [(NAMES.get(verdict.nr, str(verdict.nr)), 0, len(instructions))])
 
 
 def _prologue(arch_action: Action, trusted_ip: int | None) -> list[Instruction]:
@@ -93,9 +333,9 @@ def _prologue(arch_action: Action, trusted_ip: int | None) -> list[Instruction]:
     return program
 
 
-def _runs(rules: Mapping[int, Action], default: Action) -> list[tuple[int, Action]]:
-    """Maximal runs ``(first_number, action)`` covering 0 .. X32_SYSCALL_BIT - 1."""
-    runs: list[tuple[int, Action]] = [(0, default)]
+def _runs(rules: Mapping[int, _Verdict], default: Action) -> list[tuple[int, _Verdict]]:
+    """Maximal runs ``(first_number, verdict)`` covering 0 .. X32_SYSCALL_BIT - 1."""
+    runs: list[tuple[int, _Verdict]] = [(0, default)]
     for nr in sorted(rules):
         for start, action in ((nr, rules[nr]), (nr + 1, default))[: 1 if nr + 1 == X32_SYSCALL_BIT else 2]:
             if runs[-1][0] == start:
@@ -107,10 +347,10 @@ def _runs(rules: Mapping[int, Action], default: Action) -> list[tuple[int, Actio
     return runs
 
 
-def _tree(runs: Sequence[tuple[int, Action]]) -> tuple[list[Instruction], int]:
-    """Emit the search tree for ``runs``; returns (instructions, comparisons)."""
+def _tree(runs: Sequence[tuple[int, _Verdict]]) -> tuple[_Code, int]:
+    """Emit the search tree for ``runs``; returns (code, comparisons)."""
     if len(runs) == 1:
-        return [ret(runs[0][1])], 0
+        return _leaf(runs[0][1]), 0
     mid = len(runs) // 2
     left, left_cmp = _tree(runs[:mid])
     right, right_cmp = _tree(runs[mid:])
@@ -122,7 +362,23 @@ def _tree(runs: Sequence[tuple[int, Action]]) -> tuple[list[Instruction], int]:
             jump(BPF_JMP | BPF_JGE | BPF_K, boundary, 0, 1),
             stmt(BPF_JMP | BPF_JA, len(left)),  # long jump over the left subtree
         ]
-    return head + left + right, left_cmp + right_cmp + 1
+    code = _Code(head)
+    code.extend(left)
+    code.extend(right)
+    return code, left_cmp + right_cmp + 1
+
+
+def _linear(verdicts: Mapping[int, _Verdict], default: Action) -> _Code:
+    code = _Code()
+    for nr in sorted(verdicts):
+        leaf = _leaf(verdicts[nr])
+        if len(leaf) <= _MAX_JUMP:
+            code.extend(_Code([jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, len(leaf))]))
+        else:
+            code.extend(_Code([jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 1, 0), stmt(BPF_JMP | BPF_JA, len(leaf))]))
+        code.extend(leaf)
+    code.extend(_Code([ret(default)]))
+    return code
 
 
 def _check_rules(rules: Mapping[int, Action]) -> None:
@@ -138,6 +394,7 @@ def compile_rules(
     arch_action: Action = KILL_PROCESS,
     layout: str = TREE,
     trusted_ip: int | None = None,
+    arg_rules: Sequence[Rule] = (),
 ) -> CompiledFilter:
     """Compile per-number actions; every other number (and x32) gets ``default``.
 
@@ -145,28 +402,47 @@ def compile_rules(
     return per entry, no x32 check), kept for comparison and benchmarks.
     ``trusted_ip``: syscalls whose ``instruction_pointer`` (the address right after
     the ``syscall`` instruction) equals it are allowed whatever their number.
+    ``arg_rules``: :class:`~.rules.Rule` objects, tried in order per syscall before its
+    entry in ``rules`` (or ``default``) applies; see :mod:`.rules` for the semantics.
     """
     _check_rules(rules)
     if trusted_ip is not None and not 0 < trusted_ip < 1 << 64:
         raise BpfError(f"trusted_ip must be a 64-bit user address, got {trusted_ip:#x}")
-    rules = {nr: action for nr, action in rules.items() if action != default}
+    verdicts: dict[int, _Verdict] = {nr: action for nr, action in rules.items() if action != default}
+    kept_rules: list[Rule] = []
+    for nr, group in rules_by_number(arg_rules).items():
+        kept, fallback = _effective(group, rules.get(nr, default))
+        kept_rules += kept
+        verdicts[nr] = _Checked(nr, kept, fallback) if kept else fallback
+        if verdicts[nr] == default:
+            del verdicts[nr]
     program = _prologue(arch_action, trusted_ip)
     if layout == TREE:
         program += [
             jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1),  # x32 ABI: never allowed
             ret(default),
         ]
-        body, comparisons = _tree(_runs(rules, default))
-        program += body
+        body, comparisons = _tree(_runs(verdicts, default))
     elif layout == LINEAR:
-        for nr in sorted(rules):
-            program += [jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1), ret(rules[nr])]
-        program.append(ret(default))
-        comparisons = len(rules)
+        body, comparisons = _linear(verdicts, default), len(verdicts)
     else:
         raise ValueError(f"unknown layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}")
-    validate(program)
-    return CompiledFilter(tuple(program), dict(rules), default, arch_action, layout, comparisons)
+    code = _Code(program)
+    code.extend(body)
+    validate(code.instructions)
+    fallbacks = {nr: (v.fallback if isinstance(v, _Checked) else v) for nr, v in verdicts.items()}
+    base = {nr: action for nr, action in fallbacks.items() if action != default}
+    return CompiledFilter(
+        tuple(code.instructions),
+        base,
+        default,
+        arch_action,
+        layout,
+        comparisons,
+        tuple(kept_rules),
+        tuple(code.subprograms),
+        code.notes,
+    )
 
 
 def compile_allow_list(
@@ -176,8 +452,17 @@ def compile_allow_list(
     arch_action: Action = KILL_PROCESS,
     layout: str = TREE,
     trusted_ip: int | None = None,
+    arg_rules: Sequence[Rule] = (),
 ) -> CompiledFilter:
-    """Compile an allow-list: the numbers in ``allowed`` run, the rest get ``default``."""
+    """Compile an allow-list: the numbers in ``allowed`` run, the rest get ``default``.
+
+    ``arg_rules`` refine single syscalls by their arguments (see :func:`compile_rules`).
+    """
     return compile_rules(
-        dict.fromkeys(allowed, ALLOW), default, arch_action=arch_action, layout=layout, trusted_ip=trusted_ip
+        dict.fromkeys(allowed, ALLOW),
+        default,
+        arch_action=arch_action,
+        layout=layout,
+        trusted_ip=trusted_ip,
+        arg_rules=arg_rules,
     )

@@ -1,4 +1,5 @@
-"""Roles: a name and the syscalls it may make. The fifteen policies, plus custom ones.
+"""Roles: a name and the syscalls it may make. The fifteen policies, the six
+sandbox-rs profiles (:mod:`.profiles`), plus custom ones.
 
 A custom role is written as a list of terms, applied left to right::
 
@@ -19,10 +20,13 @@ from dataclasses import dataclass, field
 from .errors import SandboxError, UnknownPolicyError
 from .groups import GROUPS
 from .policies import SyscallSandboxPolicy, get_policy, policy_groups, policy_syscalls
+from .profiles import PROFILES, SANDBOX_RS, Profile
 from .syscalls import check_names
 
 BITCOIN_CORE = "bitcoin-core"
 CUSTOM = "custom"
+#: Origins of the built-in roles, in listing order.
+BUILTIN_ORIGINS = (BITCOIN_CORE, SANDBOX_RS)
 
 
 class RoleDefinitionError(SandboxError, ValueError):
@@ -63,11 +67,16 @@ def _builtin(policy: SyscallSandboxPolicy) -> Role:
     )
 
 
+def _profile(profile: Profile) -> Role:
+    return Role(profile.name, profile.allowed, SANDBOX_RS, profile.definition, profile.description)
+
+
 class RoleRegistry:
-    """The roles a run knows: the built-in policies and custom definitions."""
+    """The roles a run knows: the built-in policies and profiles, and custom definitions."""
 
     def __init__(self) -> None:
         self._roles: dict[str, Role] = {p.name: _builtin(p) for p in SyscallSandboxPolicy}
+        self._roles.update((name, _profile(profile)) for name, profile in PROFILES.items())
 
     def __contains__(self, name: str) -> bool:
         return self._key(name) in self._roles
@@ -100,7 +109,7 @@ class RoleRegistry:
         if not key or not key.replace("_", "").isalnum():
             raise RoleDefinitionError(f"custom role name {name!r} must be letters, digits and underscores")
         if key in self._roles and self._roles[key].origin != CUSTOM:
-            raise RoleDefinitionError(f"custom role {key} would replace the built-in policy of that name")
+            raise RoleDefinitionError(f"custom role {key} would replace the built-in role of that name")
         allowed, groups = self._evaluate(key, definition)
         role = Role(key, frozenset(allowed), CUSTOM, definition.strip(), description, tuple(groups))
         self._roles[key] = role

@@ -15,11 +15,11 @@ from ._install import install_filter, kernel_thread_name, raw_syscall
 from ._signals import SigInfo, install_handler
 from .actions import Action, SyscallSandboxAction
 from .builder import build_policy_filter
-from .compiler import compile_allow_list
 from .errors import SandboxAlreadySetUpError
+from .hardening import allow_list_filter
 from .policies import SyscallSandboxPolicy, get_policy
 from .support import unsupported_reason
-from .syscalls import get_linux_syscall_name, numbers_of, syscall_number
+from .syscalls import get_linux_syscall_name, syscall_number
 
 logger = logging.getLogger("pytest_syscall_sandbox")
 logger.addHandler(logging.NullHandler())
@@ -101,10 +101,23 @@ def test_disallowed_sandbox_call() -> bool:
 test_disallowed_sandbox_call.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
-def install_allow_list(names: frozenset[str], action: Action, *, trusted_ip: int | None = None) -> None:
+def install_allow_list(
+    names: frozenset[str],
+    action: Action,
+    *,
+    trusted_ip: int | None = None,
+    harden: bool = False,
+    harden_action: Action | None = None,
+) -> None:
     """Install a filter on the calling thread that allows ``names`` and answers the rest with ``action``.
 
-    The plugin's entry to the core: it never sees BPF.
+    With ``harden`` the hardening set (:mod:`.hardening`) is compiled in for the
+    allowed syscalls it covers: namespace flags of ``clone``, netlink and raw
+    ``socket``, terminal-injection ``ioctl`` fail with EPERM (or ``harden_action``,
+    e.g. the recorder's action so that an audit records them), and ``clone3`` with
+    ENOSYS. The plugin's entry to the core: it never sees BPF.
     """
-    program = compile_allow_list(numbers_of(names), action, trusted_ip=trusted_ip).program
+    program = allow_list_filter(
+        names, action, trusted_ip=trusted_ip, harden=harden, harden_action=harden_action
+    ).program
     install_filter(program)

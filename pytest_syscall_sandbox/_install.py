@@ -55,22 +55,16 @@ def _function(name: str, restype: Any, argtypes: list[Any] | None = None) -> Any
     return function
 
 
-_prctl_function = _function("prctl", ctypes.c_int, [ctypes.c_int] + [ctypes.c_ulong] * 4)
-_syscall_function = _function("syscall", ctypes.c_long)
+def _unavailable(*_args: Any) -> int:
+    """What prctl and syscall do where libc lacks them: fail with ENOSYS."""
+    ctypes.set_errno(errno.ENOSYS)
+    return -1
 
 
-def _prctl(option: int, a2: int, a3: int, a4: int, a5: int) -> int:
-    if _prctl_function is None:
-        ctypes.set_errno(errno.ENOSYS)
-        return -1
-    return int(_prctl_function(option, a2, a3, a4, a5))
-
-
-def _syscall(*args: Any) -> int:
-    if _syscall_function is None:
-        ctypes.set_errno(errno.ENOSYS)
-        return -1
-    return int(_syscall_function(*args))
+# The ctypes functions themselves (no Python wrapper frame: a trapped raw_syscall()
+# is then reported at its caller's line).
+_prctl: Any = _function("prctl", ctypes.c_int, [ctypes.c_int] + [ctypes.c_ulong] * 4) or _unavailable
+_syscall: Any = _function("syscall", ctypes.c_long) or _unavailable
 
 
 def _fail(call: str, detail: str = "") -> InstallError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -10,20 +11,19 @@ from tabulate import tabulate
 
 from . import lint as lint_command
 from .actions import SyscallSandboxAction
-from .builder import build_policy_filter
-from .compiler import LAYOUTS, TREE
+from .compiler import LAYOUTS, TREE, compile_allow_list
 from .errors import SandboxError
 from .groups import GROUPS
-from .policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_groups, policy_syscalls
+from .hardening import allow_list_filter
+from .policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_syscalls
 from .profiles import PROFILES, SANDBOX_RS
-from .roles import BITCOIN_CORE, BUILTIN_ORIGINS
-from .syscalls import NAMES, resolve
+from .roles import BITCOIN_CORE, BUILTIN_ORIGINS, RoleRegistry
+from .syscalls import NAMES, numbers_of, resolve
 
 _MODES = [a.value for a in SyscallSandboxAction]
 ALL_ORIGINS = "all"
-#: What ``policies`` lists without ``--origin``: only the fifteen, as before the
-#: profiles arrived (tests/core pins that table); ``--origin all`` groups every origin.
-DEFAULT_ORIGIN = BITCOIN_CORE
+#: What ``policies`` lists without ``--origin``: every built-in role, grouped by origin.
+DEFAULT_ORIGIN = ALL_ORIGINS
 
 
 def _bitcoin_core_table() -> str:
@@ -52,25 +52,30 @@ def _policies(args: argparse.Namespace) -> str:
 
 
 def _show(args: argparse.Namespace) -> str:
-    policy = get_policy(args.policy)
-    rows = [(group, " ".join(GROUPS[group])) for group in policy_groups(policy)]
-    names = sorted(policy_syscalls(policy))
-    return "\n".join(
-        [
-            f"{policy.name} (upstream thread {policy.value}): {len(names)} syscalls",
-            "",
-            tabulate(rows, headers=["group", "syscalls"]),
-            "",
-            "allowed: " + " ".join(names),
-        ]
-    )
+    role = RoleRegistry().get(args.policy)
+    names = sorted(role.allowed)
+    if role.origin == BITCOIN_CORE:
+        head = f"{role.name} (upstream thread {get_policy(role.name).value}): {len(names)} syscalls"
+    else:
+        head = f"{role.name} ({role.origin}: {role.description}): {len(names)} syscalls"
+    if role.origin == BITCOIN_CORE:
+        rows = [(group, " ".join(GROUPS[group])) for group in role.groups]
+        detail = tabulate(rows, headers=["group", "syscalls"])
+    else:
+        detail = f"definition: {role.definition}"
+    return "\n".join([head, "", detail, "", "allowed: " + " ".join(names)])
 
 
 def _bpf(args: argparse.Namespace) -> str:
-    policy = get_policy(args.policy)
+    role = RoleRegistry().get(args.policy)
     action = SyscallSandboxAction(args.mode).action
-    compiled = build_policy_filter(policy, action, layout=args.layout)
-    head = f"# {policy.name}, mode {args.mode} ({action}), {args.layout} layout: {len(compiled)} instructions"
+    compiled = (
+        allow_list_filter(role.allowed, action, harden=True)
+        if args.harden
+        else compile_allow_list(numbers_of(role.allowed), action, layout=args.layout)
+    )
+    layout = "tree, with the hardening set" if args.harden else f"{args.layout} layout"
+    head = f"# {role.name}, mode {args.mode} ({action}), {layout}: {len(compiled)} instructions"
     return head + "\n" + compiled.disassemble()
 
 
@@ -102,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     bpf.add_argument("policy", metavar="NAME")
     bpf.add_argument("--mode", choices=_MODES, default="log-and-abort", help="Action for disallowed syscalls")
     bpf.add_argument("--layout", choices=LAYOUTS, default=TREE, help="Tree (ours) or linear (upstream's)")
+    bpf.add_argument("--harden", action="store_true", help="Add the hardening set (argument rules)")
     bpf.set_defaults(run=_bpf)
     name = sub.add_parser("name", help="Syscall number to name and back")
     name.add_argument("syscall", metavar="NR_OR_NAME")
@@ -123,5 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     text, code = result if isinstance(result, tuple) else (result, 0)
-    print(text)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `... | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return int(code)

@@ -11,6 +11,7 @@ import pytest
 from . import hookspecs
 from .settings import (
     EXPORT_HELP,
+    HARDEN_HELP,
     LINT_HELP,
     MODE_HELP,
     POLICY_HELP,
@@ -22,7 +23,7 @@ from .settings import (
 )
 
 MARKER_HELP = (
-    "sandbox(policy, *, allow=(), deny=(), mode=None, recorder=None, timeout=None, strict=None): "
+    "sandbox(policy, *, allow=(), deny=(), mode=None, recorder=None, timeout=None, strict=None, harden=None): "
     "run the test in a forked child under the seccomp filter of this role "
     "(a Bitcoin Core policy such as NET, or a custom role); the closest marker wins"
 )
@@ -41,6 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-strict", dest="sandbox_strict", action="store_true", default=None, help=STRICT_HELP)
     group.addoption("--sandbox-report", dest="sandbox_report", metavar="PATH", default=None, help=REPORT_HELP)
     group.addoption("--sandbox-export", dest="sandbox_export", metavar="DIR", default=None, help=EXPORT_HELP)
+    group.addoption("--sandbox-harden", dest="sandbox_harden", action="store_true", default=None, help=HARDEN_HELP)
     group.addoption("--sandbox-lint", dest="sandbox_lint", action="store_true", default=None, help=LINT_HELP)
     parser.addini("sandbox_policy", POLICY_HELP, default="")
     parser.addini("sandbox_mode", MODE_HELP, default="")
@@ -49,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("sandbox_strict", STRICT_HELP, type="bool", default=False)
     parser.addini("sandbox_roles", ROLES_HELP, default="")
     parser.addini("sandbox_report", REPORT_HELP, default="")
+    parser.addini("sandbox_harden", HARDEN_HELP, type="bool", default=False)
 
 
 @pytest.hookimpl(trylast=True)

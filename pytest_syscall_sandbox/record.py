@@ -43,6 +43,9 @@ class TrapRecord:
     stack: list[str] = field(default_factory=list)
     #: What happened to the syscall: ``"allowed"`` (audit), ``"aborted"``, ``"killed"``.
     outcome: str = ""
+    #: Why an argument rule refused an allowed syscall, e.g.
+    #: ``socket(AF_NETLINK, SOCK_RAW, 0): domain AF_NETLINK refused by the hardening set``.
+    reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict."""

@@ -21,10 +21,14 @@ class Gap:
     calls: int = 0
     tests: list[str] = field(default_factory=list)
     first_location: str = ""
+    #: Set when an argument rule, not the allow-list, refused the call.
+    reason: str = ""
 
     @property
     def group(self) -> str:
         """The capability group that would allow it, or how to allow it otherwise."""
+        if self.reason:
+            return f"argument rule: {self.reason}"
         return group_of(self.syscall) or "no group: allow it by name"
 
 
@@ -38,7 +42,7 @@ def gaps_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
             roles.setdefault(record.role, {})
             continue
         gaps = roles.setdefault(record.role, {})
-        gap = gaps.setdefault(record.nr, Gap(record.role, record.syscall, record.nr))
+        gap = gaps.setdefault(record.nr, Gap(record.role, record.syscall, record.nr, reason=record.reason))
         gap.calls += 1
         if record.nodeid and record.nodeid not in gap.tests:
             gap.tests.append(record.nodeid)
@@ -88,14 +92,24 @@ def render_summary(
 
 
 def fix_definition(role: str, gaps: list[Gap]) -> str:
-    """A custom-role line (``sandbox_roles`` syntax) that closes the role's gaps."""
-    return f"{role}_FIXED = {role} " + " ".join(f"+{g.syscall}" for g in gaps)
+    """A custom-role line (``sandbox_roles`` syntax) that closes the role's gaps.
+
+    Calls refused by the hardening set are on the allow-list already: closing those
+    gaps means dropping the set (``-@Hardening``).
+    """
+    missing = [f"+{g.syscall}" for g in gaps if not g.reason]
+    if any(g.reason for g in gaps):
+        missing.append("-@Hardening")
+    return f"{role}_FIXED = {role} " + " ".join(missing)
 
 
 def upstream_difference(gaps: list[Gap]) -> list[str]:
     """For a built-in role: what upstream Bitcoin Core's list would need, one line per syscall."""
     lines = []
     for gap in gaps:
+        if gap.reason:
+            lines.append(f"{gap.syscall} ({gap.nr}): allowed upstream; refused here by the hardening set")
+            continue
         group = group_of(gap.syscall)
         where = f"in upstream's {group} group, which this policy does not enable" if group else "in no upstream group"
         lines.append(f"+{gap.syscall} ({gap.nr}): {where}")

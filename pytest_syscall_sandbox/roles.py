@@ -9,13 +9,14 @@ A custom role is written as a list of terms, applied left to right::
 
 ``NAME`` (a role) or ``@Group`` adds everything it allows; ``+name`` adds one
 syscall, ``-name`` removes one, ``-@Group`` / ``-NAME`` removes all of theirs.
+``@Hardening`` compiles in the argument-level hardening set (:mod:`.hardening`).
 Names of roles are case-insensitive.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import SandboxError, UnknownPolicyError
 from .groups import GROUPS
@@ -23,6 +24,8 @@ from .policies import SyscallSandboxPolicy, get_policy, policy_groups, policy_sy
 from .profiles import PROFILES, SANDBOX_RS, Profile
 from .syscalls import check_names
 
+#: The custom-role term that adds the argument-level hardening set.
+HARDENING_TERM = "@Hardening"
 BITCOIN_CORE = "bitcoin-core"
 CUSTOM = "custom"
 #: Origins of the built-in roles, in listing order.
@@ -44,6 +47,8 @@ class Role:
     definition: str = ""
     description: str = ""
     groups: tuple[str, ...] = field(default=())
+    #: Whether the argument-level hardening set (:mod:`.hardening`) is compiled in.
+    harden: bool = False
 
     def with_changes(self, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Role:
         """The same role with single syscalls added and removed (marker ``allow=``/``deny=``)."""
@@ -52,7 +57,13 @@ class Role:
             return self
         terms = [self.definition or self.name, *(f"+{n}" for n in allow), *(f"-{n}" for n in deny)]
         allowed = (self.allowed | set(allow)) - set(deny)
-        return Role(self.name, frozenset(allowed), self.origin, " ".join(terms), self.description, self.groups)
+        return replace(self, allowed=frozenset(allowed), definition=" ".join(terms))
+
+    def hardened(self) -> Role:
+        """The same role with the hardening set (``--sandbox-harden``, marker ``harden=True``)."""
+        if self.harden:
+            return self
+        return replace(self, harden=True, definition=f"{self.definition or self.name} {HARDENING_TERM}")
 
 
 def _builtin(policy: SyscallSandboxPolicy) -> Role:
@@ -110,8 +121,8 @@ class RoleRegistry:
             raise RoleDefinitionError(f"custom role name {name!r} must be letters, digits and underscores")
         if key in self._roles and self._roles[key].origin != CUSTOM:
             raise RoleDefinitionError(f"custom role {key} would replace the built-in role of that name")
-        allowed, groups = self._evaluate(key, definition)
-        role = Role(key, frozenset(allowed), CUSTOM, definition.strip(), description, tuple(groups))
+        allowed, groups, harden = self._evaluate(key, definition)
+        role = Role(key, frozenset(allowed), CUSTOM, definition.strip(), description, tuple(groups), harden)
         self._roles[key] = role
         return role
 
@@ -120,14 +131,18 @@ class RoleRegistry:
         for name, definition in definitions.items():
             self.define(name, definition)
 
-    def _evaluate(self, name: str, definition: str) -> tuple[set[str], list[str]]:
+    def _evaluate(self, name: str, definition: str) -> tuple[set[str], list[str], bool]:
         allowed: set[str] = set()
         groups: list[str] = []
+        harden = False
         terms = definition.split()
         if not terms:
             raise RoleDefinitionError(f"custom role {name}: the definition is empty")
         for term in terms:
             sign, body = (term[0], term[1:]) if term[0] in "+-" else ("+", term)
+            if body.lower() == HARDENING_TERM.lower():
+                harden = sign == "+"
+                continue
             try:
                 if body.startswith("@"):
                     group = self._group(body[1:])
@@ -141,13 +156,14 @@ class RoleRegistry:
                     names = role.allowed
                     if sign == "+":
                         groups.extend(role.groups)
+                        harden = harden or role.harden
             except (SandboxError, ValueError) as exc:
                 raise RoleDefinitionError(f"custom role {name}: bad term {term!r}: {exc}") from None
             if sign == "+":
                 allowed.update(names)
             else:
                 allowed.difference_update(names)
-        return allowed, groups
+        return allowed, groups, harden
 
     def _looks_like_role(self, body: str) -> bool:
         return body.isupper() or self._key(body) in self._roles

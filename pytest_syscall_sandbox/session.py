@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pytest
 
 from .errors import SandboxError
+from .hardening import explain
 
 if TYPE_CHECKING:
     from .lint import LintReport
@@ -211,7 +212,9 @@ class SandboxSession:
             return (yield)
         if not child.installed:
             trusted_ip = getattr(child.session, "trusted_ip", None)
-            install_allow_list(child.allowed, child.session.action, trusted_ip=trusted_ip)
+            action = child.session.action
+            harden = child.sandbox.role.harden
+            install_allow_list(child.allowed, action, trusted_ip=trusted_ip, harden=harden, harden_action=action)
             child.installed = True
         child.context.phase = "call"
         try:
@@ -247,7 +250,9 @@ class SandboxSession:
             if isinstance(report, pytest.TestReport):
                 reports[report.when] = report
         for record in outcome.records:
-            record.location = _relative(record.location, self.config.rootpath)
+            _point_at_project_code(record, str(self.config.rootpath))
+            if sandbox.role.harden:
+                record.reason = explain(record.nr, record.args, allowed=sandbox.role.allowed) or ""
         if sandbox.mode == PROFILE:
             for record in outcome.records:
                 record.mode = PROFILE
@@ -464,8 +469,9 @@ def _signal_name(number: int) -> str:
 
 def _record_line(record: TrapRecord) -> str:
     where = f", at {record.location} in {record.function}" if record.location else ""
-    args = f" {record.decoded_args}" if record.decoded_args else ""
-    return f"{violation_message(record.nr, record.thread or '*unnamed*')} [role {record.role}{where}]{args}"
+    args = f" {record.decoded_args}" if record.decoded_args and not record.reason else ""
+    reason = f" -- {record.reason}" if record.reason else ""
+    return f"{violation_message(record.nr, record.thread or '*unnamed*')} [role {record.role}{where}]{args}{reason}"
 
 
 def _violations_text(sandbox: TestSandbox, records: list[TrapRecord], strict: bool = False) -> str:
@@ -511,10 +517,22 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
-def _relative(location: str, root: Any) -> str:
-    """``/root/dir/test_x.py:5`` -> ``test_x.py:5`` for files under the rootdir."""
-    prefix = str(root).rstrip(os.sep) + os.sep
-    return location[len(prefix) :] if location.startswith(prefix) else location
+def _point_at_project_code(record: TrapRecord, root: str) -> None:
+    """Make the record's location the innermost frame in the project (under the rootdir).
+
+    The recorders report the innermost Python frame, often inside the standard
+    library (``socket.py:232 in __init__``); the line of the project's own code that
+    led there is what a reader acts on. The full stack stays in ``record.stack``.
+    Paths under the rootdir are shown relative to it.
+    """
+    prefix = root.rstrip(os.sep) + os.sep
+    for entry in reversed(record.stack):
+        path_line, _, function = entry.rpartition(" in ")
+        if path_line.startswith(prefix) and f"{os.sep}site-packages{os.sep}" not in path_line:
+            record.location, record.function = path_line, function
+            break
+    if record.location.startswith(prefix):
+        record.location = record.location[len(prefix) :]
 
 
 def _write_atomically(path: str, text: str) -> None:

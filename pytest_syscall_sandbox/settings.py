@@ -32,6 +32,7 @@ STRICT_HELP = "In audit mode, fail tests that made syscalls their role does not 
 ROLES_HELP = "Custom roles, one per line: NAME = BASE +syscall -syscall @Group -@Group"
 REPORT_HELP = "Write every record, the per-role summary and the environment to this JSON file"
 EXPORT_HELP = "Write each role's current and minimal allow-list as OCI profile, systemd line and custom role"
+HARDEN_HELP = "Add the argument-level hardening set to every role (clone namespaces, netlink and raw sockets, TIOCSTI)"
 LINT_HELP = "Lint the allow-lists of the roles in use (syscall families, library and kernel drift) before running"
 
 
@@ -47,6 +48,7 @@ class Settings:
     report: str | None = None
     export: str | None = None
     lint: bool = False
+    harden: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,12 +106,12 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
     strict = bool(config.getoption("sandbox_strict") or config.getini("sandbox_strict"))
     report = config.getoption("sandbox_report") or config.getini("sandbox_report") or None
     export = config.getoption("sandbox_export") or None
-    return Settings(
-        policy or None, mode, recorder, timeout, strict, report, export, bool(config.getoption("sandbox_lint"))
-    )
+    harden = bool(config.getoption("sandbox_harden") or config.getini("sandbox_harden"))
+    lint = bool(config.getoption("sandbox_lint"))
+    return Settings(policy or None, mode, recorder, timeout, strict, report, export, lint, harden)
 
 
-_MARKER_KEYS = ("policy", "allow", "deny", "mode", "recorder", "timeout", "strict")
+_MARKER_KEYS = ("policy", "allow", "deny", "mode", "recorder", "timeout", "strict", "harden")
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:
@@ -152,6 +154,8 @@ def resolve_item(item: pytest.Item, settings: Settings, registry: RoleRegistry) 
     role = registry.get(policy).with_changes(
         _names(kwargs.get("allow", ()), "allow"), _names(kwargs.get("deny", ()), "deny")
     )
+    if kwargs.get("harden", settings.harden):
+        role = role.hardened()
     where = "sandbox marker"
     mode = _choice(kwargs["mode"], MODES, "mode", where) if "mode" in kwargs else settings.mode
     recorder = _choice(kwargs["recorder"], RECORDERS, "recorder", where) if "recorder" in kwargs else settings.recorder

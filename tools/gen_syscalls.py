@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
         fields = line.split("\t")
         rows.append((int(fields[0]), fields[1], len(fields) > 2 and fields[2] == "newer"))
     out = [HEADER]
-    out.extend(f"    {nr}: {name!r},\n" for nr, name, _ in rows)
+    out.extend(f'    {nr}: "{name}",\n' for nr, name, _ in rows)
     out.append("}\n\n#: Numbers added in Linux 6.13-6.17, newer than the rest of the table.\n")
     newer = ", ".join(str(nr) for nr, _, is_newer in rows if is_newer)
     out.append(f"NEWER_X86_64: frozenset[int] = frozenset({{{newer}}})\n")

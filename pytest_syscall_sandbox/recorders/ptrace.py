@@ -74,6 +74,7 @@ import signal
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -440,15 +441,19 @@ class PtraceSession:
         self._polls += 1
         if self._polls % 32 == 0 or idle > _SPIN:
             # Tracees that left the child's process group (setsid, setpgid), also while it is busy.
-            for tid in list(self._tracees):
-                try:
-                    pid, status = os.waitpid(tid, os.WNOHANG | WALL)
-                except ChildProcessError:
-                    self._tracees.pop(tid, None)
-                    continue
-                if pid:
-                    return pid, status
+            return next(self._poll_strays(), None)
         return None
+
+    def _poll_strays(self) -> Iterator[tuple[int, int]]:
+        """``waitpid`` each known tracee by id: finds those outside the child's group."""
+        for tid in list(self._tracees):
+            try:
+                pid, status = os.waitpid(tid, os.WNOHANG | WALL)
+            except ChildProcessError:
+                self._tracees.pop(tid, None)
+                continue
+            if pid:
+                yield pid, status
 
     @property
     def _group(self) -> int:
@@ -679,14 +684,7 @@ class PtraceSession:
                     events.append((pid, status))
             except ChildProcessError:
                 group_empty = True
-            for tid in list(self._tracees):
-                try:
-                    pid, status = os.waitpid(tid, os.WNOHANG | WALL)
-                except ChildProcessError:
-                    self._tracees.pop(tid, None)
-                    continue
-                if pid:
-                    events.append((pid, status))
+            events.extend(self._poll_strays())
             for pid, status in events:
                 if os.WIFEXITED(status) or os.WIFSIGNALED(status):
                     self._dispatch(pid, status)  # stopped ones die of the pending SIGKILL

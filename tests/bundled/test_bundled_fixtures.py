@@ -36,7 +36,9 @@ CLEAN = {
 
 
 @pytest.fixture(scope="module")
-def audit_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]:
+def audit_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]:
     reason = unsupported_reason()
     if reason is not None:
         pytest.skip(reason)

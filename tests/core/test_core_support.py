@@ -50,6 +50,8 @@ print(len(os.getgroups()) >= 0)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     reason, setup, groups = result.stdout.splitlines()
-    assert reason.startswith("this kernel has no seccomp support (prctl(PR_GET_SECCOMP) failed: Function not implemented")
+    assert reason.startswith(
+        "this kernel has no seccomp support (prctl(PR_GET_SECCOMP) failed: Function not implemented"
+    )
     assert setup == "False"
     assert groups == "True"

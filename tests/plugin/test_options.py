@@ -52,7 +52,10 @@ def test_report_header_names_the_settings(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--sandbox-policy=NOPE"], "*unknown sandbox policy 'NOPE'; valid policies: *INITIALIZATION, *VALIDATION_SCRIPT_CHECK*"),
+        (
+            ["--sandbox-policy=NOPE"],
+            "*unknown sandbox policy 'NOPE'; valid policies: *INITIALIZATION, *VALIDATION_SCRIPT_CHECK*",
+        ),
         (["--sandbox-mode=loud"], "*--sandbox-mode: unknown mode 'loud'; valid modes: log-and-abort, abort, audit*"),
         (["--sandbox-recorder=gdb"], "*--sandbox-recorder: unknown recorder 'gdb'; valid recorders: ptrace, sigsys*"),
         (["--sandbox-timeout=soon"], "*--sandbox-timeout: timeout must be a number of seconds, got 'soon'*"),
@@ -79,7 +82,9 @@ def test_bad_custom_role_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(SIMPLE)
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*custom role WALLET: bad term '+getgrops': unknown syscall 'getgrops'; did you mean getgroups*"])
+    result.stderr.fnmatch_lines(
+        ["*custom role WALLET: bad term '+getgrops': unknown syscall 'getgrops'; did you mean getgroups*"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,7 +93,10 @@ def test_bad_custom_role_is_a_usage_error(pytester: pytest.Pytester) -> None:
         ('"NOPE"', "*test_bad: bad sandbox marker: unknown sandbox policy 'NOPE'; valid policies:*"),
         ('"NET", mode="loud"', "*test_bad: bad sandbox marker: sandbox marker: unknown mode 'loud'*"),
         ('"NET", allow=["getgrops"]', "*test_bad: bad sandbox marker: unknown syscall 'getgrops'*"),
-        ('"NET", color="red"', "*test_bad: bad sandbox marker: sandbox marker got unknown keywords ?'color'?; valid: policy, allow*"),
+        (
+            '"NET", color="red"',
+            "*test_bad: bad sandbox marker: sandbox marker got unknown keywords ?'color'?; valid: policy, allow*",
+        ),
         ('allow=["getgroups"]', "*test_bad: bad sandbox marker: *needs a policy*"),
     ],
 )

@@ -10,7 +10,6 @@ program; we always set it, as Bitcoin Core did.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 from collections.abc import Sequence
 from typing import Any
@@ -38,7 +37,7 @@ class _SockFprog(ctypes.Structure):
 
 def _load_libc() -> ctypes.CDLL | None:
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return ctypes.CDLL(None, use_errno=True)  # the libc this process runs on (glibc or musl)
     except OSError:  # not a libc we can load: the sandbox is unsupported, importing still works
         return None
 

@@ -10,12 +10,12 @@ callback machinery and sees the interrupted Python frame as its caller.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 SA_SIGINFO = 0x00000004
 SA_ONSTACK = 0x08000000
@@ -53,10 +53,14 @@ class _Sigaction(ctypes.Structure):
 
 
 _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_sigaction = _libc.sigaction
-_sigaction.argtypes = [ctypes.c_int, ctypes.POINTER(_Sigaction), ctypes.POINTER(_Sigaction)]
-_sigaction.restype = ctypes.c_int
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)  # the libc this process runs on
+except OSError:  # pragma: no cover - no dynamic loading: the sandbox is unsupported, import still works
+    _libc = None
+_sigaction: Any = getattr(_libc, "sigaction", None)
+if _sigaction is not None:
+    _sigaction.argtypes = [ctypes.c_int, ctypes.POINTER(_Sigaction), ctypes.POINTER(_Sigaction)]
+    _sigaction.restype = ctypes.c_int
 _keep: dict[int, object] = {}  # callbacks must outlive the handler registration
 _HEAD = struct.Struct("=iii4xQii")
 
@@ -78,13 +82,19 @@ def install_handler(signum: int, handler: Handler, *, flags: int = 0) -> None:
         handler(parse_siginfo(info or 0), frame)
 
     callback = _CALLBACK(trampoline)
-    action = _Sigaction()
-    action.sa_sigaction = ctypes.cast(callback, ctypes.c_void_p).value
-    action.sa_flags = SA_SIGINFO | flags
-    if _sigaction(signum, ctypes.byref(action), None) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"sigaction({signum}) failed")
+    set_action(signum, ctypes.cast(callback, ctypes.c_void_p).value or 0, SA_SIGINFO | flags)
     _keep[signum] = callback
+
+
+def set_action(signum: int, address: int, flags: int) -> None:
+    """``sigaction(signum)`` with handler ``address`` (or SIG_DFL = 0) and ``flags``."""
+    if _sigaction is None:
+        raise OSError(38, "sigaction is not available on this platform")
+    action = _Sigaction()
+    action.sa_sigaction = address
+    action.sa_flags = flags
+    if _sigaction(signum, ctypes.byref(action), None) != 0:
+        raise OSError(ctypes.get_errno(), f"sigaction({signum}) failed")
 
 
 def _has_caller() -> bool:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import errno
 import signal
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 
 from .actions import ERRNO, Action
@@ -46,12 +47,16 @@ from .compiler import CompiledFilter, compile_allow_list
 from .rules import ArgAnySet, ArgEq, ArgMaskedEq, Rule, deciding_rule
 from .syscalls import get_linux_syscall_name, numbers_of
 
-try:  # python-ptrace's decoding tables, corrected and completed below
-    from ptrace.syscall.posix_arg import CLONE_FLAGS_BITMASK as _PTRACE_CLONE_FLAGS
-    from ptrace.syscall.socketcall_constants import SOCKET_FAMILY as _PTRACE_FAMILIES
-    from ptrace.syscall.socketcall_constants import SOCKET_TYPE as _PTRACE_TYPES
-except ImportError:  # pragma: no cover - python-ptrace is a dependency
-    _PTRACE_CLONE_FLAGS, _PTRACE_FAMILIES, _PTRACE_TYPES = (), {}, {}
+# python-ptrace's decoding tables, corrected and completed below. Its import warns on
+# newer Pythons; that must not fail the runs of projects using -W error.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    try:
+        from ptrace.syscall.posix_arg import CLONE_FLAGS_BITMASK as _PTRACE_CLONE_FLAGS
+        from ptrace.syscall.socketcall_constants import SOCKET_FAMILY as _PTRACE_FAMILIES
+        from ptrace.syscall.socketcall_constants import SOCKET_TYPE as _PTRACE_TYPES
+    except ImportError:  # pragma: no cover - python-ptrace is a dependency
+        _PTRACE_CLONE_FLAGS, _PTRACE_FAMILIES, _PTRACE_TYPES = (), {}, {}
 
 # <linux/sched.h>
 CLONE_NEWNS = 0x00020000

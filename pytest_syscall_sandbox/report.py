@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tabulate import tabulate
@@ -72,6 +73,7 @@ def render_summary(
     roles: Iterable[str] = (),
     verbosity: int = 0,
     builtin: Iterable[str] = (),
+    bases: Mapping[str, str] | None = None,
 ) -> str:
     """The terminal section: a line per role, then (unless quiet) a table and a fix per role with gaps."""
     by_role = gaps_by_role(records)
@@ -85,13 +87,14 @@ def render_summary(
         for role, gaps in by_role.items():
             if not gaps:
                 continue
-            parts += ["", f"{role}:", gap_table(gaps), "", "fix (sandbox_roles):  " + fix_definition(role, gaps)]
-            if role in builtin and verbosity >= 0:
+            base = (bases or {}).get(role, "")
+            parts += ["", f"{role}:", gap_table(gaps), "", "fix (sandbox_roles):  " + fix_definition(role, gaps, base)]
+            if role in builtin:
                 parts += ["vs upstream Bitcoin Core:", *(f"  {line}" for line in upstream_difference(gaps))]
     return "\n".join(parts)
 
 
-def fix_definition(role: str, gaps: list[Gap]) -> str:
+def fix_definition(role: str, gaps: list[Gap], base: str = "") -> str:
     """A custom-role line (``sandbox_roles`` syntax) that closes the role's gaps.
 
     Calls refused by the hardening set are on the allow-list already: closing those
@@ -100,7 +103,8 @@ def fix_definition(role: str, gaps: list[Gap]) -> str:
     missing = [f"+{g.syscall}" for g in gaps if not g.reason]
     if any(g.reason for g in gaps):
         missing.append("-@Hardening")
-    return f"{role}_FIXED = {role} " + " ".join(missing)
+    name = re.sub(r"\W+", "_", role).strip("_")
+    return f"{name}_FIXED = {base or role} " + " ".join(missing)
 
 
 def upstream_difference(gaps: list[Gap]) -> list[str]:
@@ -141,11 +145,13 @@ def build_json_report(
                 "tests": g.tests,
                 "first_location": g.first_location,
                 "group": group_of(g.syscall),
+                "reason": g.reason or None,
             }
             for g in gaps
         ]
         facts["summary"] = summary_line(role, gaps)
-        facts["fix"] = fix_definition(role, gaps) if gaps else None
+        base = str(facts.get("definition", "")) if facts.get("variant") else ""
+        facts["fix"] = fix_definition(role, gaps, base) if gaps else None
         summary[role] = facts
     return {
         "version": REPORT_VERSION,

@@ -51,19 +51,34 @@ class Role:
     harden: bool = False
 
     def with_changes(self, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Role:
-        """The same role with single syscalls added and removed (marker ``allow=``/``deny=``)."""
+        """A variant with single syscalls added and removed (marker ``allow=``/``deny=``).
+
+        Its name says how it differs (``NET+getgroups-socket``), so that reports never
+        mix it up with the role it came from.
+        """
         allow, deny = check_names(allow), check_names(deny)
         if not allow and not deny:
             return self
-        terms = [self.definition or self.name, *(f"+{n}" for n in allow), *(f"-{n}" for n in deny)]
+        changes = [*(f"+{n}" for n in allow), *(f"-{n}" for n in deny)]
         allowed = (self.allowed | set(allow)) - set(deny)
-        return replace(self, allowed=frozenset(allowed), definition=" ".join(terms))
+        definition = " ".join([self._base(), *changes])
+        return replace(self, name=self.name + "".join(changes), allowed=frozenset(allowed), definition=definition)
 
     def hardened(self) -> Role:
-        """The same role with the hardening set (``--sandbox-harden``, marker ``harden=True``)."""
+        """The variant with the hardening set (``--sandbox-harden``, marker ``harden=True``): ``NET@Hardening``."""
         if self.harden:
             return self
-        return replace(self, harden=True, definition=f"{self.definition or self.name} {HARDENING_TERM}")
+        definition = f"{self._base()} {HARDENING_TERM}"
+        return replace(self, name=self.name + HARDENING_TERM, harden=True, definition=definition)
+
+    def _base(self) -> str:
+        """How a definition refers to this role: its name, or for a variant its definition."""
+        return self.definition if self.is_variant else self.name
+
+    @property
+    def is_variant(self) -> bool:
+        """True for a marker's or option's variant of a role, which no registry holds."""
+        return not self.name.replace("_", "").isalnum()
 
 
 def _builtin(policy: SyscallSandboxPolicy) -> Role:

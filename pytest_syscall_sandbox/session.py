@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import threading
 import time
@@ -27,15 +28,24 @@ if TYPE_CHECKING:
     from .lint import LintReport
 from .record import HARNESS, USED, TrapRecord
 from .recorders.base import ChildContext, ChildOutcome, Recorder, RecorderSession
-from .roles import BITCOIN_CORE, RoleRegistry, parse_role_lines
+from .roles import BITCOIN_CORE, Role, RoleRegistry, parse_role_lines
 from .sandbox import install_allow_list, violation_message
 from .settings import Settings, TestSandbox, read_settings, resolve_item
 from .support import unsupported_reason
 
 _SANDBOX_KEY = pytest.StashKey["TestSandbox | None"]()
 PROFILE = "profile"
-#: Syscalls a recorder needs to deliver a record; profile mode always allows them.
-RECORDER_NEEDS = frozenset({"rt_sigreturn", "rt_sigprocmask", "write", "getpid", "gettid", "futex", "tgkill"})
+#: Seconds between rewrites of ``--sandbox-report`` during a run (and always at its end).
+REPORT_INTERVAL = 2.0
+#: What profile mode always lets through when the role allows it (so it is never counted
+#: as used or unused): what the recorders need to deliver a record, and memory and
+#: process creation, which glibc calls holding locks or with every signal blocked,
+#: where a recorder's handler must not run.
+PROFILE_ALWAYS = frozenset(
+    {"rt_sigreturn", "rt_sigprocmask", "write", "getpid", "gettid", "futex", "tgkill"}
+    | {"brk", "mmap", "munmap", "mprotect", "madvise", "mremap"}
+    | {"clone", "clone3", "fork", "vfork"}
+)
 _PHASES = ("setup", "call", "teardown")
 #: Exit code of a child whose harness failed (not the test): EX_SOFTWARE.
 CHILD_INTERNAL_ERROR = 70
@@ -72,10 +82,14 @@ class SandboxSession:
         self.roles_used: dict[str, int] = {}
         #: Role name -> syscalls seen in its tests' call and teardown phases (all modes).
         self.observed: dict[str, set[str]] = {}
+        #: Role name -> the role, as the tests ran it (variants included).
+        self.role_info: dict[str, Role] = {}
         self.interrupted = False
         self._recorders: dict[str, Recorder] = {}
         self._child: _ChildState | None = None
         self._lint: LintReport | None = None
+        self._report_failed = False
+        self._report_written = 0.0
 
     # -- collection -------------------------------------------------------------
 
@@ -108,18 +122,35 @@ class SandboxSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        if self._child is not None:
+            return None
         sandbox = item.stash.get(_SANDBOX_KEY, None)
-        if sandbox is None or self._child is not None:
+        if sandbox is None:
             return None
         reason = unsupported_reason()
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=f"sandbox: {reason}"))
             return None
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        for report in self._run_forked(item, sandbox):
+        reports = self._run_forked(item, sandbox)
+        # The child set up and tore down its own copy; here in the main process, take
+        # down what earlier in-process tests left set up and ``nextitem`` does not need.
+        parent = pytest.CallInfo.from_call(lambda: _teardown_to(item, nextitem), when="teardown")
+        if parent.excinfo is not None:
+            reports[-1] = item.ihook.pytest_runtest_makereport(item=item, call=parent)
+        for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Resolve again: hooks and plugins may have added markers since collection."""
+        for item in items:
+            try:
+                item.stash[_SANDBOX_KEY] = resolve_item(item, self.settings, self.registry)
+            except (ValueError, SandboxError) as exc:
+                raise pytest.UsageError(f"{item.nodeid}: bad sandbox marker: {exc}") from None
 
     def _recorder(self, name: str) -> Recorder:
         if name not in self._recorders:
@@ -154,16 +185,20 @@ class SandboxSession:
         role = sandbox.role
         if sandbox.mode != PROFILE:
             return role.allowed
-        return (frozenset(self.observed.get(role.name, ())) & role.allowed) | RECORDER_NEEDS
+        return (frozenset(self.observed.get(role.name, ())) | PROFILE_ALWAYS) & role.allowed
 
     def _run_forked(self, item: pytest.Item, sandbox: TestSandbox) -> list[pytest.TestReport]:
         recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
         context = ChildContext(role=sandbox.role.name, mode=recorder_mode, nodeid=item.nodeid)
         allowed = self._filter_allows(sandbox)
         session = self._recorder(sandbox.recorder).start(context)
-        read_fd, write_fd = os.pipe()
         started = time.monotonic()
-        pid = os.fork()
+        try:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+        except OSError as exc:  # out of fds or processes: this test cannot run, the next may
+            text = f"sandbox: could not start the test's child: {exc}"
+            return [_failed_report(item, "setup", text, 0.0), _passed_report(item, "teardown")]
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             os.close(read_fd)
             self._child_main(item, _ChildState(sandbox, session, context, allowed), write_fd)
@@ -174,12 +209,12 @@ class SandboxSession:
         interrupted = False
         try:
             outcome = session.wait(deadline)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # the recorder killed the child's tree before re-raising
             interrupted = True
-            _kill_tree(pid)
             outcome = session.wait(time.monotonic() + 5)
         raw_reports = reader.finish(timeout=5)
-        reports = self._assemble(item, sandbox, outcome, raw_reports, time.monotonic() - started, interrupted)
+        duration = time.monotonic() - started
+        reports = self._assemble(item, sandbox, session.needs, outcome, raw_reports, duration, interrupted)
         if interrupted:
             for report in reports:
                 item.ihook.pytest_runtest_logreport(report=report)
@@ -211,10 +246,11 @@ class SandboxSession:
         if child is None:
             return (yield)
         if not child.installed:
-            trusted_ip = getattr(child.session, "trusted_ip", None)
+            trusted_ip = child.session.trusted_ip
             action = child.session.action
             harden = child.sandbox.role.harden
-            install_allow_list(child.allowed, action, trusted_ip=trusted_ip, harden=harden, harden_action=action)
+            allowed = child.allowed | child.session.needs
+            install_allow_list(allowed, action, trusted_ip=trusted_ip, harden=harden, harden_action=action)
             child.installed = True
         child.context.phase = "call"
         try:
@@ -239,6 +275,7 @@ class SandboxSession:
         self,
         item: pytest.Item,
         sandbox: TestSandbox,
+        session_needs: frozenset[str],
         outcome: ChildOutcome,
         raw_reports: list[dict[str, Any]],
         duration: float,
@@ -256,7 +293,7 @@ class SandboxSession:
         if sandbox.mode == PROFILE:
             for record in outcome.records:
                 record.mode = PROFILE
-                if record.syscall in sandbox.role.allowed:
+                if record.syscall in sandbox.role.allowed and not record.reason:
                     record.outcome = USED
         records = [r for r in outcome.records if r.phase != HARNESS and r.outcome != USED]
         expected = ["setup", "call", "teardown"]
@@ -274,18 +311,35 @@ class SandboxSession:
             reports["call"] = _failed_report(item, "call", _violations_text(sandbox, records, strict=True), duration)
         ordered = [reports[w] for w in _PHASES if w in reports]
         last = ordered[-1]
+        shown = reports.get("call", last)  # -rA shows a passed test's call sections
         last.sandbox_records = [r.to_json() for r in outcome.records]  # type: ignore[attr-defined]
-        last.sandbox_role = sandbox.role.name  # type: ignore[attr-defined]
+        role = sandbox.role
+        last.sandbox_role = role.name  # type: ignore[attr-defined]
+        last.sandbox_role_facts = {  # type: ignore[attr-defined]  # crosses to an xdist controller
+            "allowed": sorted(role.allowed),
+            "origin": role.origin,
+            "definition": role.definition,
+            "harden": role.harden,
+        }
         if records:
-            last.sections.append(("sandbox violations", _violations_text(sandbox, records)))
-        for note in outcome.notes:
-            last.sections.append(("sandbox notes", note))
+            shown.sections.append(("sandbox violations", _violations_text(sandbox, records)))
+        lent = sorted(session_needs - sandbox.role.allowed)
+        notes = [*outcome.notes]
+        if lent:
+            notes.append(f"the {sandbox.recorder} recorder allowed {', '.join(lent)} for its own signal handler")
+        for note in notes:
+            shown.sections.append(("sandbox notes", note))
         return ordered
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         role = getattr(report, "sandbox_role", None)
         if role is None:
             return
+        facts = getattr(report, "sandbox_role_facts", None) or {}
+        if role not in self.role_info and facts:
+            self.role_info[role] = Role(
+                role, frozenset(facts["allowed"]), facts["origin"], facts["definition"], harden=facts["harden"]
+            )
         self.roles_used[role] = self.roles_used.get(role, 0) + 1
         observed = self.observed.setdefault(role, set())
         for data in getattr(report, "sandbox_records", None) or ():
@@ -293,27 +347,37 @@ class SandboxSession:
             self.records.append(record)
             if record.phase != HARNESS:
                 observed.add(record.syscall)
-            if record.outcome != USED:
+            if record.outcome != USED and not self._is_worker():
                 self.config.hook.pytest_sandbox_violation(config=self.config, record=record)
-        self._write_report()
+        if time.monotonic() - self._report_written > REPORT_INTERVAL:  # a crash loses at most this much
+            self._write_report()
+            self._report_written = time.monotonic()
 
     # -- reporting ---------------------------------------------------------------------
 
     def _is_worker(self) -> bool:
         return hasattr(self.config, "workerinput")  # a pytest-xdist worker: the controller reports
 
+    def _role(self, name: str) -> Role:
+        return self.role_info.get(name) or self.registry.get(name)
+
     def _role_facts(self) -> dict[str, dict[str, object]]:
         facts: dict[str, dict[str, object]] = {}
         for name, tests in self.roles_used.items():
-            entry: dict[str, object] = {"tests": tests}
-            if name in self.registry:
-                role = self.registry.get(name)
-                entry.update(origin=role.origin, definition=role.definition, allowed=sorted(role.allowed))
-                if self.settings.mode == PROFILE:
-                    used = self.observed.get(name, set())
-                    entry["used"] = sorted(used & role.allowed)
-                    entry["unused"] = sorted(role.allowed - used - RECORDER_NEEDS)
-                    entry["minimal"] = sorted(used | (role.allowed & RECORDER_NEEDS))
+            role = self._role(name)
+            entry: dict[str, object] = {
+                "tests": tests,
+                "origin": role.origin,
+                "definition": role.definition,
+                "variant": role.is_variant,
+                "harden": role.harden,
+                "allowed": sorted(role.allowed),
+            }
+            if self.settings.mode == PROFILE:
+                used = self.observed.get(name, set())
+                entry["used"] = sorted(used & role.allowed)
+                entry["unused"] = sorted(role.allowed - used - PROFILE_ALWAYS)
+                entry["minimal"] = sorted(used | (role.allowed & PROFILE_ALWAYS))
             facts[name] = entry
         return facts
 
@@ -331,7 +395,14 @@ class SandboxSession:
             {"policy": self.settings.policy, "mode": self.settings.mode, "recorder": self.settings.recorder},
             interrupted=self.interrupted,
         )
-        _write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+        try:
+            _write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+        except OSError as exc:
+            if not self._report_failed:
+                self._report_failed = True
+                self.config.issue_config_time_warning(
+                    pytest.PytestWarning(f"sandbox: could not write the report {path}: {exc}"), stacklevel=2
+                )
 
     def pytest_keyboard_interrupt(self) -> None:
         self.interrupted = True
@@ -348,11 +419,9 @@ class SandboxSession:
 
         os.makedirs(directory, exist_ok=True)
         for name in self.roles_used:
-            if name not in self.registry:
-                continue
-            current = set(self.registry.get(name).allowed)
+            current = set(self._role(name).allowed)
             if self.settings.mode == PROFILE:
-                second = ("minimal", set(self.observed.get(name, set())) | (current & RECORDER_NEEDS))
+                second = ("minimal", set(self.observed.get(name, set())) | (current & PROFILE_ALWAYS))
             else:  # without a profile only the gaps are known: the current list plus them
                 second = ("fixed", current | self.observed.get(name, set()))
             for kind, names in (("current", current), second):
@@ -368,7 +437,8 @@ class SandboxSession:
 
         builtin = [r.name for r in self.registry.roles() if r.origin == BITCOIN_CORE]
         verbosity = self.config.get_verbosity()
-        text = render_summary(self.records, self.roles_used, verbosity=verbosity, builtin=builtin)
+        bases = {name: self._role(name).definition for name in self.roles_used if self._role(name).is_variant}
+        text = render_summary(self.records, self.roles_used, verbosity=verbosity, builtin=builtin, bases=bases)
         lines = self._lint_summary()
         if self.settings.mode == PROFILE:
             text += "\n\n" + render_profile(self._role_facts())
@@ -401,6 +471,11 @@ class SandboxSession:
             reporter.write_line(line)
 
     def _lint_summary(self) -> list[str]:
+        if self._lint is None and self.settings.lint and self.roles_used:  # xdist: the controller collects nothing
+            from .lint import LintEnvironment, lint
+
+            roles = {name: self._role(name).allowed for name in self.roles_used}
+            self._lint = lint(roles, LintEnvironment.detect())
         if self._lint is None:
             return []
         from .lint import summary_lines
@@ -431,6 +506,11 @@ def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], **
     )
     report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
     return report
+
+
+def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """``SetupState.teardown_exact(nextitem)`` of the main process (pytest has no public API for it)."""
+    item.session._setupstate.teardown_exact(nextitem)
 
 
 def _forget_parent_finalizers(item: pytest.Item) -> None:
@@ -509,14 +589,6 @@ def _death_text(sandbox: TestSandbox, outcome: ChildOutcome, records: list[TrapR
     return "\n".join(lines)
 
 
-def _kill_tree(pid: int) -> None:
-    for target in (-pid, pid):
-        try:
-            os.kill(target, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 def _point_at_project_code(record: TrapRecord, root: str) -> None:
     """Make the record's location the innermost frame in the project (under the rootdir).
 
@@ -540,9 +612,13 @@ def _write_atomically(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -557,24 +633,31 @@ class _PipeReader:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._chunks: list[bytes] = []
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-report-reader", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        try:
-            while chunk := os.read(self._fd, 65536):
-                self._chunks.append(chunk)
-        except OSError:
-            pass
+        while True:
+            readable, _, _ = select.select([self._fd], [], [], 0.05)
+            if not readable:
+                if self._stop.is_set():
+                    return
+                continue
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self._chunks.append(chunk)
 
     def finish(self, timeout: float) -> list[dict[str, Any]]:
-        """Wait for EOF (or ``timeout``), then parse complete lines."""
+        """Wait for end-of-file (or ``timeout``: a grandchild may hold the pipe), then parse whole lines."""
         self._thread.join(timeout)
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
-        self._thread.join(1)
+        self._stop.set()
+        self._thread.join()
+        os.close(self._fd)
         reports = []
         for line in b"".join(self._chunks).split(b"\n"):
             if line.strip():

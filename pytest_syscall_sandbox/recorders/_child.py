@@ -31,6 +31,12 @@ FORK_FAMILY = numbers_of(["fork", "vfork", "clone", "clone3"])
 _COMPACT_TEXT = 160
 
 
+#: Syscalls the role's filter must allow for a recorder to work at all: returning from
+#: its signal handler. The plugin adds them to every filter (and says so when the role
+#: lacks them); without them the handler's return would trap again, forever.
+RECORDER_NEEDS = frozenset({"rt_sigreturn"})
+
+
 def effective_mode(context: ChildContext) -> str:
     """The mode a trap is handled in: ``audit`` for the harness's own calls, else the context's."""
     return "audit" if context.phase == HARNESS else context.mode

@@ -75,19 +75,10 @@ def install_context_handler(signum: int, handler: ContextHandler, *, flags: int 
         handler(parse_siginfo(info or 0), Registers(context) if context else None, frame)
 
     callback = _signals._CALLBACK(trampoline)
-    _set_action(signum, ctypes.cast(callback, ctypes.c_void_p).value or 0, _signals.SA_SIGINFO | flags)
+    _signals.set_action(signum, ctypes.cast(callback, ctypes.c_void_p).value or 0, _signals.SA_SIGINFO | flags)
     _keep[signum] = callback
 
 
 def set_default(signum: int) -> None:
     """Give ``signum`` its default disposition (``SIG_DFL``), from any thread."""
-    _set_action(signum, _SIG_DFL, 0)
-
-
-def _set_action(signum: int, address: int, flags: int) -> None:
-    action = _signals._Sigaction()
-    action.sa_sigaction = address
-    action.sa_flags = flags
-    if _signals._sigaction(signum, ctypes.byref(action), None) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"sigaction({signum}) failed")
+    _signals.set_action(signum, _SIG_DFL, 0)

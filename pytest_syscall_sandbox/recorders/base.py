@@ -78,6 +78,8 @@ class RecorderSession(Protocol):
     #: trusted_ip=session.trusted_ip)``): the sigsys recorder in ``audit`` mode re-issues
     #: trapped calls from this one instruction (see :mod:`.._trampoline`); None otherwise.
     trusted_ip: int | None
+    #: Syscalls the filter must allow whatever the role says, for the recorder itself.
+    needs: frozenset[str]
 
     def in_child(self) -> None:
         """In the forked child, before setup: install handlers, wait for the parent."""

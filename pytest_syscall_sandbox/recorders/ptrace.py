@@ -91,6 +91,7 @@ from ..syscalls import get_linux_syscall_name
 from . import _channel
 from ._child import (
     FORK_FAMILY,
+    RECORDER_NEEDS,
     abort,
     abort_message,
     die_by_signal,
@@ -276,6 +277,7 @@ class PtraceSession:
         self.context = context
         self.action: Action = TRACE(TRACE_DATA)
         self.trusted_ip: int | None = None
+        self.needs: frozenset[str] = RECORDER_NEEDS
         self._tracer_pid = os.getpid()
         self._read_fd, self._write_fd = os.pipe()
         self._go_read, self._go_write = os.pipe()
@@ -543,6 +545,9 @@ class PtraceSession:
         self._drain()  # phase changes the child reported before this call
         status = _thread_status(tid)
         tgid = status.tgid if status else tid
+        if tgid in self._doomed:  # its where-handler is on the way out (abort modes): not the test's calls
+            self._resume(tid)
+            return
         mode = "audit" if self._phase == HARNESS else self.context.mode
         self._seq += 1
         seq = self._seq

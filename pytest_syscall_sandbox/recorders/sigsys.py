@@ -79,6 +79,7 @@ from ..syscalls import get_linux_syscall_name, syscall_number
 from . import _channel
 from ._child import (
     FORK_FAMILY,
+    RECORDER_NEEDS,
     abort,
     abort_message,
     die_by_signal,
@@ -134,6 +135,7 @@ class SigsysSession:
         # Every mode needs the trusted instruction: pytest's own code between phases
         # (phase "harness") runs under the filter too, and its calls are let through.
         self.trusted_ip: int | None = TRUSTED_IP
+        self.needs: frozenset[str] = RECORDER_NEEDS
         self._read_fd, self._write_fd = os.pipe()
         self._pid: int | None = None
         # Child side.

@@ -40,12 +40,16 @@ def test_audit_records_the_argument_that_decided(
     pytester.makepyfile(NETLINK.format(marker=marker))
     result = pytester.runpytest_subprocess(f"--sandbox-recorder={recorder}", "--sandbox-mode=audit", *args)
     result.assert_outcomes(passed=1)
-    role = "HARDNET" if "HARDNET" in marker else "NET"
+    role, fix = (
+        ("HARDNET", "HARDNET_FIXED = HARDNET")
+        if "HARDNET" in marker
+        else ("NET@Hardening", "NET_Hardening_FIXED = NET @Hardening")
+    )
     result.stdout.fnmatch_lines(
         [
             f"{role}: 1 missing: socket",
             f"socket *41*.py:8 in test_netlink*argument rule: {REASON}",
-            f"fix (sandbox_roles):  {role}_FIXED = {role} -@Hardening",
+            f"fix (sandbox_roles):  {fix} -@Hardening",
         ]
     )
 

@@ -605,11 +605,16 @@ def lint(roles: Mapping[str, Iterable[str]], env: LintEnvironment) -> LintReport
 
 
 def policy_roles(names: Sequence[str] = ()) -> dict[str, frozenset[str]]:
-    """The built-in policies as lint roles (all fifteen by default); unknown names raise UnknownPolicyError."""
-    from .policies import SyscallSandboxPolicy, get_policy, policy_syscalls
+    """Built-in roles as lint roles (Bitcoin Core's fifteen by default, any built-in by name).
 
-    policies = [get_policy(n) for n in names] if names else list(SyscallSandboxPolicy)
-    return {p.name: policy_syscalls(p) for p in dict.fromkeys(policies)}
+    Unknown names raise UnknownPolicyError.
+    """
+    from .policies import SyscallSandboxPolicy
+    from .roles import RoleRegistry
+
+    registry = RoleRegistry()
+    roles = [registry.get(n) for n in names] if names else [registry.get(p.name) for p in SyscallSandboxPolicy]
+    return {role.name: role.allowed for role in roles}
 
 
 def summary_lines(report: LintReport) -> list[str]:

@@ -14,10 +14,9 @@ import threading
 from ._install import install_filter, kernel_thread_name, raw_syscall
 from ._signals import SigInfo, install_handler
 from .actions import Action, SyscallSandboxAction
-from .builder import build_policy_filter
 from .errors import SandboxAlreadySetUpError
 from .hardening import allow_list_filter
-from .policies import SyscallSandboxPolicy, get_policy
+from .policies import SyscallSandboxPolicy
 from .support import unsupported_reason
 from .syscalls import get_linux_syscall_name, syscall_number
 
@@ -82,14 +81,17 @@ def sandbox_action() -> SyscallSandboxAction | None:
 def set_syscall_sandbox_policy(policy: SyscallSandboxPolicy | str) -> None:
     """Install ``policy``'s filter on the calling thread; a no-op unless set up.
 
-    Filters stack: a thread that already has one keeps it, so a later policy can
-    only take syscalls away.
+    ``policy`` is one of the fifteen, or the name of any built-in role (the
+    sandbox-rs profiles too). Filters stack: a thread that already has one keeps
+    it, so a later policy can only take syscalls away.
     """
-    policy = get_policy(policy)
+    from .roles import RoleRegistry
+
+    role = RoleRegistry().get(policy.name if isinstance(policy, SyscallSandboxPolicy) else policy)
     action = _state.get("action")
     if action is None:
         return
-    install_filter(build_policy_filter(policy, action.action).program)
+    install_allow_list(role.allowed, action.action)
 
 
 def test_disallowed_sandbox_call() -> bool:

@@ -37,6 +37,11 @@ _COMPACT_TEXT = 160
 RECORDER_NEEDS = frozenset({"rt_sigreturn"})
 
 
+def outcome_of(mode: str) -> str:
+    """A record's outcome in ``mode``: the call ran (audit), or the child aborted or was killed."""
+    return {"audit": "allowed", "log-and-abort": "aborted"}.get(mode, "killed")
+
+
 def effective_mode(context: ChildContext) -> str:
     """The mode a trap is handled in: ``audit`` for the harness's own calls, else the context's."""
     return "audit" if context.phase == HARNESS else context.mode

@@ -96,6 +96,7 @@ from ._child import (
     abort_message,
     die_by_signal,
     effective_mode,
+    outcome_of,
     prepare_child,
     python_location,
     write_stderr,
@@ -564,7 +565,7 @@ class PtraceSession:
             recorder=self.recorder,
             nodeid=self.context.nodeid,
             phase=self._phase,
-            outcome={"audit": "allowed", "log-and-abort": "aborted"}.get(mode, "killed"),
+            outcome=outcome_of(mode),
         )
         askable = self._askable(tracee, status)
         if mode == "audit":

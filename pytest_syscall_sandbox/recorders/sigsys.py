@@ -84,6 +84,7 @@ from ._child import (
     abort_message,
     die_by_signal,
     effective_mode,
+    outcome_of,
     prepare_child,
     python_location,
     write_stderr,
@@ -184,7 +185,7 @@ class SigsysSession:
         location, function, stack = python_location(frame, compact=nr in FORK_FAMILY)
         thread = thread_get_internal_name()
         mode = effective_mode(context)
-        outcome = {"audit": "allowed", "log-and-abort": "aborted"}.get(mode, "killed")
+        outcome = outcome_of(mode)
         message: dict[str, Any] = {}
         if mode == "audit":
             if nr == _NR_RT_SIGRETURN or (nr == _NR_CLONE and args[0] & _CLONE_VM) or nr == _NR_CLONE3:

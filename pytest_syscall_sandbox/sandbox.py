@@ -7,6 +7,7 @@ on the calling thread (and on the threads and processes it creates later).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -14,6 +15,7 @@ import threading
 from ._install import install_filter, kernel_thread_name, raw_syscall
 from ._signals import SigInfo, install_handler
 from .actions import Action, SyscallSandboxAction
+from .compiler import CompiledFilter
 from .errors import SandboxAlreadySetUpError
 from .hardening import allow_list_filter
 from .policies import SyscallSandboxPolicy
@@ -119,7 +121,28 @@ def install_allow_list(
     e.g. the recorder's action so that an audit records them), and ``clone3`` with
     ENOSYS. The plugin's entry to the core: it never sees BPF.
     """
-    program = allow_list_filter(
-        names, action, trusted_ip=trusted_ip, harden=harden, harden_action=harden_action
-    ).program
-    install_filter(program)
+    install_prepared(
+        prepare_allow_list(names, action, trusted_ip=trusted_ip, harden=harden, harden_action=harden_action)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def prepare_allow_list(
+    names: frozenset[str],
+    action: Action,
+    *,
+    trusted_ip: int | None = None,
+    harden: bool = False,
+    harden_action: Action | None = None,
+) -> CompiledFilter:
+    """Compile (once per distinct set of arguments) what :func:`install_allow_list` installs.
+
+    The plugin prepares in the main process, before it forks, so that a forked child
+    only has to install: compiling a role costs about 0.4 ms, every test.
+    """
+    return allow_list_filter(names, action, trusted_ip=trusted_ip, harden=harden, harden_action=harden_action)
+
+
+def install_prepared(compiled: CompiledFilter) -> None:
+    """Install a filter made by :func:`prepare_allow_list` on the calling thread."""
+    install_filter(compiled.program)

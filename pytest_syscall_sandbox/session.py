@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
-import threading
+import tempfile
 import time
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,11 +24,12 @@ from .errors import SandboxError
 from .hardening import explain
 
 if TYPE_CHECKING:
+    from .compiler import CompiledFilter
     from .lint import LintReport
 from .record import HARNESS, USED, TrapRecord
 from .recorders.base import ChildContext, ChildOutcome, Recorder, RecorderSession
 from .roles import BITCOIN_CORE, Role, RoleRegistry, parse_role_lines
-from .sandbox import install_allow_list, violation_message
+from .sandbox import install_prepared, prepare_allow_list, violation_message
 from .settings import Settings, TestSandbox, read_settings, resolve_item
 from .support import unsupported_reason
 
@@ -55,12 +55,12 @@ class _ChildState:
     """Set in the forked child only: what the hook wrappers need there."""
 
     def __init__(
-        self, sandbox: TestSandbox, session: RecorderSession, context: ChildContext, allowed: frozenset[str]
+        self, sandbox: TestSandbox, session: RecorderSession, context: ChildContext, compiled: CompiledFilter
     ) -> None:
         self.sandbox = sandbox
         self.session = session
         self.context = context
-        self.allowed = allowed
+        self.compiled = compiled  # prepared in the main process: the child only installs
         self.installed = False
 
 
@@ -190,20 +190,25 @@ class SandboxSession:
     def _run_forked(self, item: pytest.Item, sandbox: TestSandbox) -> list[pytest.TestReport]:
         recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
         context = ChildContext(role=sandbox.role.name, mode=recorder_mode, nodeid=item.nodeid)
-        allowed = self._filter_allows(sandbox)
         session = self._recorder(sandbox.recorder).start(context)
+        compiled = prepare_allow_list(
+            self._filter_allows(sandbox) | session.needs,
+            session.action,
+            trusted_ip=session.trusted_ip,
+            harden=sandbox.role.harden,
+            harden_action=session.action,
+        )
         started = time.monotonic()
         try:
-            read_fd, write_fd = os.pipe()
+            # The child appends its reports to a temporary file, read once it is gone: no
+            # reader thread, and no pipe that a child with a large report could fill.
+            report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
             pid = os.fork()
         except OSError as exc:  # out of fds or processes: this test cannot run, the next may
             text = f"sandbox: could not start the test's child: {exc}"
             return [_failed_report(item, "setup", text, 0.0), _passed_report(item, "teardown")]
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            os.close(read_fd)
-            self._child_main(item, _ChildState(sandbox, session, context, allowed), write_fd)
-        os.close(write_fd)
-        reader = _PipeReader(read_fd)
+            self._child_main(item, _ChildState(sandbox, session, context, compiled), report_file.fileno())
         session.in_parent(pid)
         deadline = started + sandbox.timeout if sandbox.timeout else None
         interrupted = False
@@ -212,7 +217,7 @@ class SandboxSession:
         except KeyboardInterrupt:  # the recorder killed the child's tree before re-raising
             interrupted = True
             outcome = session.wait(time.monotonic() + 5)
-        raw_reports = reader.finish(timeout=5)
+        raw_reports = _read_reports(report_file)
         duration = time.monotonic() - started
         reports = self._assemble(item, sandbox, session.needs, outcome, raw_reports, duration, interrupted)
         if interrupted:
@@ -246,11 +251,7 @@ class SandboxSession:
         if child is None:
             return (yield)
         if not child.installed:
-            trusted_ip = child.session.trusted_ip
-            action = child.session.action
-            harden = child.sandbox.role.harden
-            allowed = child.allowed | child.session.needs
-            install_allow_list(allowed, action, trusted_ip=trusted_ip, harden=harden, harden_action=action)
+            install_prepared(child.compiled)
             child.installed = True
         child.context.phase = "call"
         try:
@@ -627,42 +628,16 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-class _PipeReader:
-    """Drain the child's report pipe in a thread, so a large report never blocks it."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._chunks: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sandbox-report-reader", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            readable, _, _ = select.select([self._fd], [], [], 0.05)
-            if not readable:
-                if self._stop.is_set():
-                    return
-                continue
+def _read_reports(report_file: Any) -> list[dict[str, Any]]:
+    """The serialized reports the child wrote, one JSON document per line."""
+    with report_file:
+        report_file.seek(0)
+        data = report_file.read()
+    reports = []
+    for line in data.split(b"\n"):
+        if line.strip():
             try:
-                chunk = os.read(self._fd, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            self._chunks.append(chunk)
-
-    def finish(self, timeout: float) -> list[dict[str, Any]]:
-        """Wait for end-of-file (or ``timeout``: a grandchild may hold the pipe), then parse whole lines."""
-        self._thread.join(timeout)
-        self._stop.set()
-        self._thread.join()
-        os.close(self._fd)
-        reports = []
-        for line in b"".join(self._chunks).split(b"\n"):
-            if line.strip():
-                try:
-                    reports.append(json.loads(line))
-                except ValueError:
-                    break  # a child killed mid-write: keep what came whole
-        return reports
+                reports.append(json.loads(line))
+            except ValueError:
+                break  # a child killed mid-write: keep what came whole
+    return reports

@@ -82,6 +82,9 @@ class SandboxSession:
         self.roles_used: dict[str, int] = {}
         #: Role name -> syscalls seen in its tests' call and teardown phases (all modes).
         self.observed: dict[str, set[str]] = {}
+        #: Role name -> syscalls pytest's own code made under it between phases (profile
+        #: mode lets them through later, so whether the tests use them is not measured).
+        self.harness_seen: dict[str, set[str]] = {}
         #: Role name -> the role, as the tests ran it (variants included).
         self.role_info: dict[str, Role] = {}
         self.interrupted = False
@@ -179,13 +182,24 @@ class SandboxSession:
 
         A profile run stops only on allowed syscalls not yet seen for the role, so its
         cost falls as the suite goes on; syscalls the role lacks stop every time, so
-        the gap counts equal an audit run's. What the recorders need to deliver a
-        record is always allowed (and so never counted as used or unused).
+        the gap counts equal an audit run's. :meth:`_unmeasured` syscalls (what the
+        recorders need, memory and process creation, and what pytest's own code was
+        seen to make) are always allowed, so never counted as used or unused, and
+        always kept in the minimal allow-list.
         """
         role = sandbox.role
         if sandbox.mode != PROFILE:
             return role.allowed
-        return (frozenset(self.observed.get(role.name, ())) | PROFILE_ALWAYS) & role.allowed
+        return (frozenset(self.observed.get(role.name, ())) | self._unmeasured(role.name)) & role.allowed
+
+    def _unmeasured(self, name: str) -> frozenset[str]:
+        """Syscalls profile mode always lets through for the role: never called unused."""
+        return PROFILE_ALWAYS | frozenset(self.harness_seen.get(name, ()))
+
+    def _minimal(self, name: str) -> set[str]:
+        """Profile mode's minimal allow-list: what was used, and what was not measured."""
+        role = self._role(name)
+        return set(self.observed.get(name, set())) | (role.allowed & self._unmeasured(name))
 
     def _run_forked(self, item: pytest.Item, sandbox: TestSandbox) -> list[pytest.TestReport]:
         recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
@@ -343,11 +357,11 @@ class SandboxSession:
             )
         self.roles_used[role] = self.roles_used.get(role, 0) + 1
         observed = self.observed.setdefault(role, set())
+        harness = self.harness_seen.setdefault(role, set())
         for data in getattr(report, "sandbox_records", None) or ():
             record = TrapRecord.from_json(data)
             self.records.append(record)
-            if record.phase != HARNESS:
-                observed.add(record.syscall)
+            (harness if record.phase == HARNESS else observed).add(record.syscall)
             if record.outcome != USED and not self._is_worker():
                 self.config.hook.pytest_sandbox_violation(config=self.config, record=record)
         if time.monotonic() - self._report_written > REPORT_INTERVAL:  # a crash loses at most this much
@@ -377,8 +391,8 @@ class SandboxSession:
             if self.settings.mode == PROFILE:
                 used = self.observed.get(name, set())
                 entry["used"] = sorted(used & role.allowed)
-                entry["unused"] = sorted(role.allowed - used - PROFILE_ALWAYS)
-                entry["minimal"] = sorted(used | (role.allowed & PROFILE_ALWAYS))
+                entry["unused"] = sorted(role.allowed - used - self._unmeasured(name))
+                entry["minimal"] = sorted(self._minimal(name))
             facts[name] = entry
         return facts
 
@@ -422,7 +436,7 @@ class SandboxSession:
         for name in self.roles_used:
             current = set(self._role(name).allowed)
             if self.settings.mode == PROFILE:
-                second = ("minimal", set(self.observed.get(name, set())) | (current & PROFILE_ALWAYS))
+                second = ("minimal", self._minimal(name))
             else:  # without a profile only the gaps are known: the current list plus them
                 second = ("fixed", current | self.observed.get(name, set()))
             for kind, names in (("current", current), second):

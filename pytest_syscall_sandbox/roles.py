@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .errors import SandboxError, UnknownPolicyError
 from .groups import GROUPS
@@ -70,6 +71,31 @@ class Role:
             return self
         definition = f"{self._base()} {HARDENING_TERM}"
         return replace(self, name=self.name + HARDENING_TERM, harden=True, definition=definition)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict (reports carry it to an xdist controller)."""
+        return {
+            "name": self.name,
+            "allowed": sorted(self.allowed),
+            "origin": self.origin,
+            "definition": self.definition,
+            "description": self.description,
+            "groups": list(self.groups),
+            "harden": self.harden,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Role:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            data["name"],
+            frozenset(data["allowed"]),
+            data["origin"],
+            data["definition"],
+            data["description"],
+            tuple(data["groups"]),
+            data["harden"],
+        )
 
     def _base(self) -> str:
         """How a definition refers to this role: its name, or for a variant its definition."""

@@ -22,16 +22,16 @@ import pytest
 
 from .errors import SandboxError
 from .hardening import explain
-
-if TYPE_CHECKING:
-    from .compiler import CompiledFilter
-    from .lint import LintReport
 from .record import HARNESS, USED, TrapRecord
 from .recorders.base import ChildContext, ChildOutcome, Recorder, RecorderSession
 from .roles import BITCOIN_CORE, Role, RoleRegistry, parse_role_lines
 from .sandbox import install_prepared, prepare_allow_list, violation_message
 from .settings import Settings, TestSandbox, read_settings, resolve_item
 from .support import unsupported_reason
+
+if TYPE_CHECKING:
+    from .compiler import CompiledFilter
+    from .lint import LintReport
 
 _SANDBOX_KEY = pytest.StashKey["TestSandbox | None"]()
 PROFILE = "profile"
@@ -100,7 +100,11 @@ class SandboxSession:
     def pytest_make_collect_report(
         self, collector: pytest.Collector
     ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-        """Turn a malformed ``sandbox`` marker into a collection error naming the test."""
+        """Turn a malformed ``sandbox`` marker into a collection error naming the test.
+
+        Only validates: what a test runs under is stored once collection is complete
+        (:meth:`pytest_collection_modifyitems`), after every hook had its say.
+        """
         report = yield
         if report.outcome != "passed":
             return report
@@ -108,7 +112,7 @@ class SandboxSession:
         for node in report.result:
             if isinstance(node, pytest.Item):
                 try:
-                    node.stash[_SANDBOX_KEY] = resolve_item(node, self.settings, self.registry)
+                    resolve_item(node, self.settings, self.registry)
                 except (ValueError, SandboxError) as exc:
                     problems.append(f"{node.nodeid}: bad sandbox marker: {exc}")
         if problems:
@@ -148,7 +152,7 @@ class SandboxSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Resolve again: hooks and plugins may have added markers since collection."""
+        """Store what each test runs under; hooks may have added markers since collection."""
         for item in items:
             try:
                 item.stash[_SANDBOX_KEY] = resolve_item(item, self.settings, self.registry)
@@ -213,12 +217,15 @@ class SandboxSession:
             harden_action=session.action,
         )
         started = time.monotonic()
+        # The child appends its reports to a temporary file, read once it is gone: no
+        # reader thread, and no pipe that a child with a large report could fill.
+        report_file = None
         try:
-            # The child appends its reports to a temporary file, read once it is gone: no
-            # reader thread, and no pipe that a child with a large report could fill.
             report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
             pid = os.fork()
         except OSError as exc:  # out of fds or processes: this test cannot run, the next may
+            if report_file is not None:
+                report_file.close()
             text = f"sandbox: could not start the test's child: {exc}"
             return [_failed_report(item, "setup", text, 0.0), _passed_report(item, "teardown")]
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
@@ -311,7 +318,7 @@ class SandboxSession:
                 if record.syscall in sandbox.role.allowed and not record.reason:
                     record.outcome = USED
         records = [r for r in outcome.records if r.phase != HARNESS and r.outcome != USED]
-        expected = ["setup", "call", "teardown"]
+        expected = list(_PHASES)
         if ("setup" in reports and not reports["setup"].passed) or item.config.getoption("setuponly", False):
             expected.remove("call")
         missing = [when for when in expected if when not in reports]
@@ -330,12 +337,7 @@ class SandboxSession:
         last.sandbox_records = [r.to_json() for r in outcome.records]  # type: ignore[attr-defined]
         role = sandbox.role
         last.sandbox_role = role.name  # type: ignore[attr-defined]
-        last.sandbox_role_facts = {  # type: ignore[attr-defined]  # crosses to an xdist controller
-            "allowed": sorted(role.allowed),
-            "origin": role.origin,
-            "definition": role.definition,
-            "harden": role.harden,
-        }
+        last.sandbox_role_facts = role.to_json()  # type: ignore[attr-defined]  # crosses to an xdist controller
         if records:
             shown.sections.append(("sandbox violations", _violations_text(sandbox, records)))
         lent = sorted(session_needs - sandbox.role.allowed)
@@ -350,11 +352,9 @@ class SandboxSession:
         role = getattr(report, "sandbox_role", None)
         if role is None:
             return
-        facts = getattr(report, "sandbox_role_facts", None) or {}
+        facts = getattr(report, "sandbox_role_facts", None)
         if role not in self.role_info and facts:
-            self.role_info[role] = Role(
-                role, frozenset(facts["allowed"]), facts["origin"], facts["definition"], harden=facts["harden"]
-            )
+            self.role_info[role] = Role.from_json(facts)
         self.roles_used[role] = self.roles_used.get(role, 0) + 1
         observed = self.observed.setdefault(role, set())
         harness = self.harness_seen.setdefault(role, set())

@@ -1,0 +1,23 @@
+"""Roles: custom definitions, variants, and their JSON form."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_syscall_sandbox.roles import Role, RoleDefinitionError, RoleRegistry
+
+
+def test_variants_are_named_by_how_they_differ_and_round_trip_through_json() -> None:
+    registry = RoleRegistry()
+    net = registry.get("net")
+    variant = net.with_changes(allow=["getgroups"], deny=["socket"]).hardened()
+    assert variant.name == "NET+getgroups-socket@Hardening" and variant.is_variant and not net.is_variant
+    assert "getgroups" in variant.allowed and "socket" not in variant.allowed and variant.harden
+    assert variant.definition == "NET +getgroups -socket @Hardening"
+    assert registry.define("AGAIN", variant.definition).allowed == variant.allowed
+    assert Role.from_json(variant.to_json()) == variant
+
+
+def test_a_custom_role_cannot_replace_a_built_in_one() -> None:
+    with pytest.raises(RoleDefinitionError, match="NET"):
+        RoleRegistry().define("NET", "ESSENTIAL")

@@ -216,6 +216,7 @@ class SandboxSession:
             harden=sandbox.role.harden,
             harden_action=session.action,
         )
+        _make_base_temp(item)
         started = time.monotonic()
         # The child appends its reports to a temporary file, read once it is gone: no
         # reader thread, and no pipe that a child with a large report could fill.
@@ -526,6 +527,29 @@ def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], **
 def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """``SetupState.teardown_exact(nextitem)`` of the main process (pytest has no public API for it)."""
     item.session._setupstate.teardown_exact(nextitem)
+
+
+#: Fixtures that create directories under the run's base temporary directory.
+_TMP_FIXTURES = frozenset({"tmp_path", "tmpdir", "tmp_path_factory", "tmpdir_factory"})
+
+
+def _make_base_temp(item: pytest.Item) -> None:
+    """Make the run's base temporary directory here in the main process, if the test may use it.
+
+    pytest makes it lazily, at the first use; made in a child, it would be forgotten
+    with the child: the next child would make another (pytest-of-USER/pytest-N per
+    test) or, with ``--basetemp``, wipe and remake it, deleting the directories of the
+    tests before. ``config._tmp_path_factory`` is pytest's own (no public API reaches
+    it outside a fixture).
+    """
+    if _TMP_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())):
+        return
+    factory = getattr(item.config, "_tmp_path_factory", None)
+    if factory is not None:
+        try:
+            factory.getbasetemp()
+        except OSError:
+            pass  # the child tries again, and its setup reports the error as pytest would
 
 
 def _forget_parent_finalizers(item: pytest.Item) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,11 +49,42 @@ def test_sandboxed_and_in_process_tests_share_module_fixtures_correctly(pytester
             pass
         """,
     )
-    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=4)
     events = (pytester.path / "events.txt").read_text()
     # The main process's own fixture life cycle; the children's copies are theirs.
     assert events == "[('up', 'test_a'), ('down', 'test_a'), ('up', 'test_b'), ('down', 'test_b')]"
+
+
+def test_tmp_paths_of_sandboxed_tests_share_one_base_and_all_survive(pytester: pytest.Pytester) -> None:
+    """The base temporary directory is made once, in the main process, not by each child.
+
+    A child making it would give every test its own base, or with ``--basetemp``
+    (which pytester passes) wipe the previous tests' directories.
+    """
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(3))
+        @pytest.mark.sandbox("NET")
+        def test_write(n, tmp_path):
+            (tmp_path / "mark").write_text(str(n))
+            with open("paths.txt", "a") as handle:
+                handle.write(f"{tmp_path}\\n")
+
+        def test_in_process(tmp_path):
+            (tmp_path / "mark").write_text("in-process")
+            with open("paths.txt", "a") as handle:
+                handle.write(f"{tmp_path}\\n")
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=4)
+    paths = [Path(line) for line in (pytester.path / "paths.txt").read_text().split()]
+    assert len(set(paths)) == 4
+    assert len({path.parent for path in paths}) == 1
+    assert sorted(path.joinpath("mark").read_text() for path in paths) == ["0", "1", "2", "in-process"]
 
 
 THREADS = """

@@ -6,6 +6,7 @@ import os
 import select
 import signal
 import time
+from collections.abc import Callable
 
 
 def decode_status(status: int) -> tuple[int | None, int | None]:
@@ -41,17 +42,27 @@ def try_reap(pid: int) -> int | None:
     return status if done == pid else None
 
 
-def wait_exit(pid: int, deadline: float | None) -> int | None:
+def open_pidfd(pid: int) -> int:
+    """A pidfd of ``pid`` (readable once it has ended; Linux 5.3+), or -1 where there is none."""
+    try:
+        return os.pidfd_open(pid)  # type: ignore[attr-defined,no-any-return,unused-ignore]
+    except (AttributeError, OSError):
+        return -1
+
+
+def wait_exit(
+    pid: int, deadline: float | None, *, watch: int = -1, on_readable: Callable[[], bool] | None = None
+) -> int | None:
     """Wait for our (untraced) child ``pid`` to end; its status, or None at ``deadline``.
 
     Sleeps in select(2) on a pidfd (readable when the process ends, Linux 5.3+),
     else polls with growing sleeps. Raises ChildProcessError if ``pid`` is not ours.
+    With ``watch`` and ``on_readable``, the same sleep also wakes when ``watch`` is
+    readable and calls ``on_readable()``, which returns False once ``watch`` reached
+    end of file (it is then no longer watched): one thread both waits and drains.
     """
-    pidfd = -1
-    try:
-        pidfd = os.pidfd_open(pid)  # type: ignore[attr-defined,unused-ignore]
-    except (AttributeError, OSError):
-        pass
+    pidfd = open_pidfd(pid)
+    watching = watch >= 0 and on_readable is not None
     try:
         delay = 0.0005
         while True:
@@ -62,10 +73,14 @@ def wait_exit(pid: int, deadline: float | None) -> int | None:
             if remaining is not None and remaining <= 0:
                 return None
             if pidfd >= 0:
-                select.select([pidfd], [], [], 1.0 if remaining is None else min(remaining, 1.0))
+                timeout = 1.0 if remaining is None else min(remaining, 1.0)
             else:
-                time.sleep(delay if remaining is None else min(delay, remaining))
+                timeout = delay if remaining is None else min(delay, remaining)
                 delay = min(delay * 2, 0.02)
+            ready, _, _ = select.select([fd for fd in (pidfd, watch if watching else -1) if fd >= 0], [], [], timeout)
+            if watching and watch in ready:
+                assert on_readable is not None
+                watching = on_readable()
     finally:
         if pidfd >= 0:
             os.close(pidfd)

@@ -57,8 +57,9 @@ or KILL would hit an exec'd program; if SIGSYS is blocked (or caught, in
 
 Waiting: ``waitpid(-pgid, WNOHANG | __WALL)`` polls the child's process group
 (tracees outside it, after ``setsid``, are polled by tid), spinning briefly while
-busy and sleeping in select(2) on the pipe when idle, so nothing of the parent's
-other children is reaped. Signal-delivery stops re-inject the signal; group
+busy and sleeping in select(2) on the pipe and on a pidfd of the child (so its end
+wakes the tracer at once) when idle, so nothing of the parent's other children is
+reaped. Signal-delivery stops re-inject the signal; group
 stops are kept with ``PTRACE_LISTEN``. Tracees that vanish (ESRCH) are dropped.
 When the direct child is gone, or at the deadline (``timed_out``), everything
 left is SIGKILLed and reaped, within :data:`REAP_TIMEOUT`.
@@ -102,7 +103,7 @@ from ._child import (
     write_stderr,
 )
 from ._decode import ProcessMemory, decode_call
-from ._process import decode_status, kill_quietly, killpg_quietly, reap_within
+from ._process import decode_status, kill_quietly, killpg_quietly, open_pidfd, reap_within
 from .base import ChildContext, ChildOutcome
 
 PTRACE_CONT = 7
@@ -300,6 +301,7 @@ class PtraceSession:
         self._timed_out = False
         self._outcome: ChildOutcome | None = None
         self._polls = 0
+        self._pidfd = -1  # wakes the idle loop at once when the child ends
 
     # -- child ------------------------------------------------------------------------
 
@@ -367,6 +369,7 @@ class PtraceSession:
             return
         self._tracees[pid] = _Tracee(pid)
         self._announced.add(pid)
+        self._pidfd = open_pidfd(pid)
         os.write(self._go_write, b"g")
         os.close(self._go_write)
 
@@ -396,6 +399,9 @@ class PtraceSession:
                 self._reap_rest()
         self._drain()
         os.close(self._read_fd)
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
         outcome = ChildOutcome(timed_out=self._timed_out)
         if self._main_status is not None:
             outcome.exit_code, outcome.signal = decode_status(self._main_status)
@@ -431,7 +437,8 @@ class PtraceSession:
                 delay = min(0.0001 * (idle - _SPIN), 0.005)
                 if deadline is not None:
                     delay = max(0.0, min(delay, deadline - now))
-                select.select([self._read_fd] if self._pipe_open else [], [], [], delay)
+                wake = [fd for fd in (self._read_fd if self._pipe_open else -1, self._pidfd) if fd >= 0]
+                select.select(wake, [], [], delay)
         return timed_out
 
     def _next_event(self, idle: int) -> tuple[int, int] | None:

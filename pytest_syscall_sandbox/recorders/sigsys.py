@@ -53,11 +53,12 @@ the call, the record is compact (no stack) so that nothing reaches malloc();
 calls made inside malloc itself (``mmap``, ``brk``, ... which every policy
 allows) would deadlock the handler.
 
-The parent drains the pipe in a background thread from ``in_parent`` on, so a
-child with thousands of records never blocks on a full pipe. ``wait`` sleeps on a
-pidfd until the child ends or the deadline passes (then SIGKILL to the child's
-process group: ``timed_out``), kills what is left of the group, and stops draining
-at end-of-file (every write end closed) or one second after the child was reaped.
+The parent's ``wait`` sleeps in one select(2) on a pidfd and the pipe, draining the
+pipe whenever it is readable, so a child with thousands of records never blocks on
+a full pipe and no thread is needed. It waits until the child ends or the deadline
+passes (then SIGKILL to the child's process group: ``timed_out``), kills what is
+left of the group, and stops draining at end-of-file (every write end closed) or
+one second after the child was reaped.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ import os
 import select
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -145,9 +147,8 @@ class SigsysSession:
         # Parent side.
         self._records: list[TrapRecord] = []
         self._notes: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._drainer: threading.Thread | None = None
+        self._decoder = _channel.Decoder()
+        self._eof = False
         self._ended = False
         self._status: int | None = None
         self._timed_out = False
@@ -241,7 +242,7 @@ class SigsysSession:
     # -- parent -----------------------------------------------------------------------
 
     def in_parent(self, pid: int) -> None:
-        """Close our write end and start draining the pipe."""
+        """Close our write end; ``wait`` drains the pipe."""
         self._pid = pid
         os.close(self._write_fd)
         try:
@@ -249,44 +250,35 @@ class SigsysSession:
         except OSError:
             pass
         os.set_blocking(self._read_fd, False)
-        self._drainer = threading.Thread(target=self._drain, name=f"sigsys-drain-{pid}", daemon=True)
-        self._drainer.start()
 
-    def _drain(self) -> None:
-        decoder = _channel.Decoder()
-        while True:
-            messages, eof = _channel.read_available(self._read_fd, decoder)
-            self._accept(messages)
-            if eof or self._stop.is_set():
-                if decoder.pending:
-                    self._note(f"{decoder.pending} bytes of an incomplete message were dropped")
-                return
-            select.select([self._read_fd], [], [], 0.05)
+    def _drain(self) -> bool:
+        """Take in what the pipe holds now; False once it reached end of file."""
+        messages, self._eof = _channel.read_available(self._read_fd, self._decoder)
+        self._accept(messages)
+        return not self._eof
 
     def _accept(self, messages: list[dict[str, Any]]) -> None:
-        with self._lock:
-            for message in messages:
-                if "record" in message:
-                    try:
-                        record = TrapRecord.from_json(message["record"])
-                    except (TypeError, ValueError) as exc:
-                        self._notes.append(f"a malformed record from the child was dropped: {exc}")
-                        continue
-                    record.role, record.mode, record.nodeid = self.context.role, self.context.mode, self.context.nodeid
-                    record.recorder = self.recorder
-                    self._records.append(record)
-                note = message.get("note")
-                if note and note not in self._notes:
-                    self._notes.append(str(note))
-                if "not_run" in message:
-                    for record in self._records:
-                        if record.pid == message["not_run"] and record.outcome == "allowed":
-                            record.outcome = "not-run"
+        for message in messages:
+            if "record" in message:
+                try:
+                    record = TrapRecord.from_json(message["record"])
+                except (TypeError, ValueError) as exc:
+                    self._notes.append(f"a malformed record from the child was dropped: {exc}")
+                    continue
+                record.role, record.mode, record.nodeid = self.context.role, self.context.mode, self.context.nodeid
+                record.recorder = self.recorder
+                self._records.append(record)
+            note = message.get("note")
+            if note and note not in self._notes:
+                self._notes.append(str(note))
+            if "not_run" in message:
+                for record in self._records:
+                    if record.pid == message["not_run"] and record.outcome == "allowed":
+                        record.outcome = "not-run"
 
     def _note(self, note: str) -> None:
-        with self._lock:
-            if note not in self._notes:
-                self._notes.append(note)
+        if note not in self._notes:
+            self._notes.append(note)
 
     def wait(self, deadline: float | None) -> ChildOutcome:
         """Wait for the child (killing its group at ``deadline``); every record gathered.
@@ -302,7 +294,7 @@ class SigsysSession:
         try:
             if not self._ended:
                 try:
-                    self._status = wait_exit(pid, deadline)
+                    self._status = wait_exit(pid, deadline, watch=self._read_fd, on_readable=self._drain)
                 except ChildProcessError:
                     self._note(f"child {pid} was reaped by someone else")
                     self._ended = True
@@ -327,12 +319,11 @@ class SigsysSession:
                 "kills the process before any handler runs; the sigsys recorder cannot record it, the ptrace "
                 "recorder can"
             )
-        with self._lock:
-            for record in self._records:
-                if not record.decoded_args:
-                    record.decoded_args = decode_call(record.nr, record.args)
-            outcome.records = list(self._records)
-            outcome.notes = list(self._notes)
+        for record in self._records:
+            if not record.decoded_args:
+                record.decoded_args = decode_call(record.nr, record.args)
+        outcome.records = list(self._records)
+        outcome.notes = list(self._notes)
         self._outcome = outcome
         return outcome
 
@@ -344,13 +335,17 @@ class SigsysSession:
             self._note(f"child {pid} did not end {REAP_TIMEOUT:.0f}s after SIGKILL")
 
     def _finish_drain(self) -> None:
+        """Drain to end of file, for at most :data:`DRAIN_GRACE` seconds; close the pipe."""
         if self._read_fd < 0:
             return
-        if self._drainer is not None:
-            self._drainer.join(DRAIN_GRACE)
-            if self._drainer.is_alive():
-                self._stop.set()
-                self._drainer.join()
+        give_up = time.monotonic() + DRAIN_GRACE
+        while self._drain():
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
                 self._note("a process outside the child's process group still held the record pipe")
+                break
+            select.select([self._read_fd], [], [], remaining)
+        if self._decoder.pending:
+            self._note(f"{self._decoder.pending} bytes of an incomplete message were dropped")
         os.close(self._read_fd)
         self._read_fd = -1

@@ -19,6 +19,13 @@ timed by wall clock, in these configurations, side by side and round-robin:
   each recorder (``ptrace``, ``sigsys``), every test under ``--sandbox-policy=INITIALIZATION``
   (the policy that allows the most; an untimed audit run first checks which syscalls
   it lacks and, if any, the timed runs use ``INITIALIZATION +those``);
+* two floors of the fork-per-test design, for reference (a small plugin written by
+  this script, ``bench_fork_floor``): each test's runtest protocol runs in a forked
+  child that sends its reports back as pytest's serializable form, with no filter,
+  no recorder and no timeout. ``sequential`` forks, then waits for the child's exit;
+  ``pipelined`` forks the next test's child while the current one runs and does not
+  wait for a finished child's exit (it reaps it later). No plugin that forks per
+  test can cost less than these;
 * ``strace -f`` and ``strace -f -c`` of plain pytest (strace is apt-get installed here if
   missing); and, on the heavy suite, for information, ``strace -f`` with the whole process
   tree kept on one CPU: a ptrace stop costs far more when tracer and tracee run on two
@@ -79,6 +86,7 @@ BASE_POLICY = "INITIALIZATION"
 BENCH_ROLE = "BENCH_ROLE"
 MODES = ("log-and-abort", "abort", "audit", "profile")
 RECORDERS = ("ptrace", "sigsys")
+FLOORS = ("sequential", "pipelined")
 OUR_PLUGIN = "syscall_sandbox"
 FORKED_PLUGIN = "pytest_forked"
 RUN_TIMEOUT = 900.0
@@ -117,6 +125,93 @@ def pytest_sessionfinish(session, exitstatus):
         with open(_OUT, "w") as handle:
             json.dump(_TESTS, handle)
 '''
+
+FLOOR_PLUGIN = '''\
+"""The least a plugin that runs each test's protocol in a forked child does (bench only).
+
+No filter, no recorder, no timeout, no crash handling: see bench_plugin.py.
+"""
+import json
+import os
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fork-floor", choices=("sequential", "pipelined"), required=True)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(Floor(config, config.getoption("fork_floor") == "pipelined"))
+
+
+class Floor:
+    def __init__(self, config, pipelined):
+        self.config = config
+        self.pipelined = pipelined
+        self.ready = {}
+        self.zombies = []
+
+    def fork(self, item):
+        gate_r, gate_w = os.pipe()
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(gate_w)
+                os.close(out_r)
+                if os.read(gate_r, 1) == b"g":
+                    hook = self.config.hook
+                    reports = runtestprotocol(item, log=False, nextitem=None)
+                    data = [hook.pytest_report_to_serializable(config=self.config, report=r) for r in reports]
+                    view = memoryview(json.dumps(data).encode())
+                    while view:
+                        view = view[os.write(out_w, view):]
+                    os.close(out_w)  # end of file now, not after the exit's memory teardown
+                    code = 0
+            finally:
+                os._exit(code)
+        os.close(gate_r)
+        os.close(out_w)
+        return pid, gate_w, out_r
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        pid, gate_w, out_r = self.ready.pop(item.nodeid, None) or self.fork(item)
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        os.write(gate_w, b"g")
+        os.close(gate_w)
+        if self.pipelined and nextitem is not None:
+            self.ready[nextitem.nodeid] = self.fork(nextitem)
+        chunks = []
+        while True:
+            chunk = os.read(out_r, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(out_r)
+        if self.pipelined:
+            self.zombies.append(pid)
+            self.zombies = [z for z in self.zombies if os.waitpid(z, os.WNOHANG)[0] == 0]
+        else:
+            os.waitpid(pid, 0)
+        for data in json.loads(b"".join(chunks) or b"[]"):
+            report = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
+            item.ihook.pytest_runtest_logreport(report=report)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
+    def pytest_sessionfinish(self):
+        for pid, gate_w, out_r in self.ready.values():
+            os.close(gate_w)
+            os.close(out_r)
+            self.zombies.append(pid)
+        for pid in self.zombies:
+            os.waitpid(pid, 0)
+'''
+FLOOR_MODULE = "bench_fork_floor"
 
 HEAVY_HEADER = '''\
 import os
@@ -293,6 +388,7 @@ def snapshot_plugin(work: Path) -> tuple[Path, str]:
     source = Path(next(iter(spec.submodule_search_locations)))
     target = work / "plugin-snapshot"
     shutil.copytree(source, target / source.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (target / f"{FLOOR_MODULE}.py").write_text(FLOOR_PLUGIN, encoding="utf-8")
     where = str(source)
     git = ["git", "-C", str(source.parent)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -463,6 +559,8 @@ def make_configs(policy: str, forked_reason: Optional[str], strace: Optional[str
             "forked", "pytest-forked --forked", plugins=(FORKED_PLUGIN,), args=("--forked",), unavailable=forked_reason
         ),
     ]
+    for how in FLOORS:
+        configs.append(Config(f"floor-{how}", f"fork floor, {how}", args=("-p", FLOOR_MODULE, f"--fork-floor={how}")))
     for mode in MODES:
         for recorder in RECORDERS:
             configs.append(
@@ -653,6 +751,13 @@ def target_table(suites: list[Suite], configs: list[Config], results: dict[str, 
                         verdict(by_min, 0.5, at_most=True),
                     )
                 )
+        for how in FLOORS:  # information, no target: what any fork-per-test design costs at least
+            mine, key = overhead_ms(res, f"floor-{how}", suite), f"floor-{how}"
+            if forked and forked > 0 and mine is not None:
+                mins = overhead_ms(res, key, suite, "min"), overhead_ms(res, "forked", suite, "min")
+                by_min = mins[0] / mins[1] if mins[0] is not None and mins[1] else None
+                name = f"(info) {suite.name}: overhead fork floor {how} / overhead pytest-forked"
+                rows.append((name, fmt(mine / forked), fmt(by_min), "-", "info", ""))
     heavy = next(s for s in suites if s.name == "heavy")
     res = results[heavy.name]
     for baseline, mode, target, issue in (("strace", "audit", 10.0, "#3"), ("strace-c", "profile", 5.0, "#4")):

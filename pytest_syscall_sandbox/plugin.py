@@ -15,6 +15,8 @@ from .settings import (
     LINT_HELP,
     MODE_HELP,
     POLICY_HELP,
+    PREFORK_HELP,
+    PREFORK_INI_HELP,
     RECORDER_HELP,
     REPORT_HELP,
     ROLES_HELP,
@@ -44,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-export", dest="sandbox_export", metavar="DIR", default=None, help=EXPORT_HELP)
     group.addoption("--sandbox-harden", dest="sandbox_harden", action="store_true", default=None, help=HARDEN_HELP)
     group.addoption("--sandbox-lint", dest="sandbox_lint", action="store_true", default=None, help=LINT_HELP)
+    group.addoption(
+        "--sandbox-no-prefork", dest="sandbox_no_prefork", action="store_true", default=None, help=PREFORK_HELP
+    )
     parser.addini("sandbox_policy", POLICY_HELP, default="")
     parser.addini("sandbox_mode", MODE_HELP, default="")
     parser.addini("sandbox_recorder", RECORDER_HELP, default="")
@@ -52,6 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("sandbox_roles", ROLES_HELP, default="")
     parser.addini("sandbox_report", REPORT_HELP, default="")
     parser.addini("sandbox_harden", HARDEN_HELP, type="bool", default=False)
+    parser.addini("sandbox_prefork", PREFORK_INI_HELP, type="bool", default=True)
 
 
 @pytest.hookimpl(trylast=True)

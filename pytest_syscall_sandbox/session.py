@@ -49,6 +49,10 @@ PROFILE_ALWAYS = frozenset(
 _PHASES = ("setup", "call", "teardown")
 #: Exit code of a child whose harness failed (not the test): EX_SOFTWARE.
 CHILD_INTERNAL_ERROR = 70
+#: What a child waits for at its gate before running its test; end of file: exit.
+GO = b"g"
+#: Seconds a cancelled child (forked ahead, not needed) may take to exit before it is killed.
+CANCEL_TIMEOUT = 5.0
 
 
 class _ChildState:
@@ -62,6 +66,37 @@ class _ChildState:
         self.context = context
         self.compiled = compiled  # prepared in the main process: the child only installs
         self.installed = False
+
+
+class _Forked:
+    """Main-process side of one test's child: it waits at its gate until :meth:`start`."""
+
+    def __init__(self, item: pytest.Item, session: RecorderSession, report_file: Any, gate: int) -> None:
+        self.item = item
+        self.session = session
+        self.report_file = report_file
+        self.started = 0.0
+        self._gate = gate
+
+    def start(self) -> None:
+        """Let the child run its test."""
+        self.started = time.monotonic()
+        try:
+            os.write(self._gate, GO)
+        except OSError:
+            pass  # the child is gone already: its outcome says how
+        self._close_gate()
+
+    def cancel(self) -> None:
+        """The test will not run in this child: it exits at its closed gate, and is reaped."""
+        self._close_gate()
+        self.session.wait(time.monotonic() + CANCEL_TIMEOUT)
+        self.report_file.close()
+
+    def _close_gate(self) -> None:
+        if self._gate >= 0:
+            os.close(self._gate)
+            self._gate = -1
 
 
 class SandboxSession:
@@ -93,6 +128,8 @@ class SandboxSession:
         self._lint: LintReport | None = None
         self._report_failed = False
         self._report_written = 0.0
+        #: The next test's child, forked ahead and waiting at its gate (:meth:`_fork_ahead`).
+        self._ready: _Forked | None = None
 
     # -- collection -------------------------------------------------------------
 
@@ -139,7 +176,7 @@ class SandboxSession:
             item.add_marker(pytest.mark.skip(reason=f"sandbox: {reason}"))
             return None
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        reports = self._run_forked(item, sandbox)
+        reports = self._run_forked(item, sandbox, nextitem)
         # The child set up and tore down its own copy; here in the main process, take
         # down what earlier in-process tests left set up and ``nextitem`` does not need.
         parent = pytest.CallInfo.from_call(lambda: _teardown_to(item, nextitem), when="teardown")
@@ -205,7 +242,8 @@ class SandboxSession:
         role = self._role(name)
         return set(self.observed.get(name, set())) | (role.allowed & self._unmeasured(name))
 
-    def _run_forked(self, item: pytest.Item, sandbox: TestSandbox) -> list[pytest.TestReport]:
+    def _fork(self, item: pytest.Item, sandbox: TestSandbox) -> _Forked:
+        """Fork ``item``'s child, which waits at its gate; raises OSError if it cannot."""
         recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
         context = ChildContext(role=sandbox.role.name, mode=recorder_mode, nodeid=item.nodeid)
         session = self._recorder(sandbox.recorder).start(context)
@@ -217,30 +255,50 @@ class SandboxSession:
             harden_action=session.action,
         )
         _make_base_temp(item)
-        started = time.monotonic()
         # The child appends its reports to a temporary file, read once it is gone: no
         # reader thread, and no pipe that a child with a large report could fill.
-        report_file = None
+        report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
         try:
-            report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
-            pid = os.fork()
-        except OSError as exc:  # out of fds or processes: this test cannot run, the next may
-            if report_file is not None:
-                report_file.close()
-            text = f"sandbox: could not start the test's child: {exc}"
-            return [_failed_report(item, "setup", text, 0.0), _passed_report(item, "teardown")]
+            gate_read, gate = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(gate_read)
+                os.close(gate)
+                raise
+        except OSError:
+            report_file.close()
+            raise
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            self._child_main(item, _ChildState(sandbox, session, context, compiled), report_file.fileno())
+            os.close(gate)
+            self._child_main(item, _ChildState(sandbox, session, context, compiled), report_file.fileno(), gate_read)
+        os.close(gate_read)
         session.in_parent(pid)
-        deadline = started + sandbox.timeout if sandbox.timeout else None
+        return _Forked(item, session, report_file, gate)
+
+    def _run_forked(
+        self, item: pytest.Item, sandbox: TestSandbox, nextitem: pytest.Item | None
+    ) -> list[pytest.TestReport]:
+        child = self._take_ready(item)
+        if child is None:
+            try:
+                child = self._fork(item, sandbox)
+            except OSError as exc:  # out of fds or processes: this test cannot run, the next may
+                text = f"sandbox: could not start the test's child: {exc}"
+                return [_failed_report(item, "setup", text, 0.0), _passed_report(item, "teardown")]
+        child.start()
+        self._fork_ahead(nextitem)
+        session = child.session
+        deadline = child.started + sandbox.timeout if sandbox.timeout else None
         interrupted = False
         try:
             outcome = session.wait(deadline)
         except KeyboardInterrupt:  # the recorder killed the child's tree before re-raising
             interrupted = True
+            self._cancel_ready()
             outcome = session.wait(time.monotonic() + 5)
-        raw_reports = _read_reports(report_file)
-        duration = time.monotonic() - started
+        raw_reports = _read_reports(child.report_file)
+        duration = time.monotonic() - child.started
         reports = self._assemble(item, sandbox, session.needs, outcome, raw_reports, duration, interrupted)
         if interrupted:
             for report in reports:
@@ -248,12 +306,57 @@ class SandboxSession:
             raise KeyboardInterrupt
         return reports
 
-    def _child_main(self, item: pytest.Item, child: _ChildState, fd: int) -> None:  # pragma: no cover - child
+    # -- forking the next test's child ahead ----------------------------------------
+
+    def _fork_ahead(self, nextitem: pytest.Item | None) -> None:
+        """Fork the next test's child now, while this test's child runs; it waits at its gate.
+
+        The fork, and the child's own start (CPython's after-fork work, the recorder's
+        handlers, first page copies), then overlap the running test instead of adding
+        to it. Only where the main process's state cannot change before the next test
+        in a way that test could see: not in profile mode (its filter depends on what
+        this test does), and only if :func:`_teardown_to` will tear nothing down.
+        What the main process's own hooks do when this test is logged (a conftest's
+        ``pytest_runtest_logreport``) is not seen by the next test's child; turn this
+        off with ``--sandbox-no-prefork`` where that matters.
+        """
+        if nextitem is None or not self.settings.prefork:
+            return
+        sandbox = nextitem.stash.get(_SANDBOX_KEY, None)
+        if sandbox is None or sandbox.mode == PROFILE or unsupported_reason() is not None:
+            return
+        if not _nothing_to_tear_down(nextitem):
+            return
+        try:
+            self._ready = self._fork(nextitem, sandbox)
+        except OSError:
+            pass  # forked again when its turn comes, which reports the error
+
+    def _take_ready(self, item: pytest.Item) -> _Forked | None:
+        """The child forked ahead for ``item``, if there is one (any other is cancelled)."""
+        ready, self._ready = self._ready, None
+        if ready is not None and ready.item is not item:
+            ready.cancel()
+            return None
+        return ready
+
+    def _cancel_ready(self) -> None:
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            ready.cancel()
+
+    def _child_main(
+        self, item: pytest.Item, child: _ChildState, fd: int, gate: int
+    ) -> None:  # pragma: no cover - child
         code = CHILD_INTERNAL_ERROR
         try:
             self._child = child
             _forget_parent_finalizers(item)
             child.session.in_child()
+            if os.read(gate, 1) != GO:  # forked ahead, then not needed: exit quietly
+                code = 0
+                return
+            os.close(gate)
             for report in _run_phases(item):
                 payload = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
                 _write_all(fd, json.dumps(payload).encode() + b"\n")
@@ -424,6 +527,7 @@ class SandboxSession:
         self.interrupted = True
 
     def pytest_sessionfinish(self) -> None:
+        self._cancel_ready()  # -x, Ctrl-C or a plugin ended the run before its test
         if self._is_worker():
             return
         self._write_report()
@@ -522,6 +626,18 @@ def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], **
     )
     report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
     return report
+
+
+def _nothing_to_tear_down(nextitem: pytest.Item) -> bool:
+    """Whether ``_teardown_to(any sandboxed test, nextitem)`` would leave the main process as it is.
+
+    True if every node with live fixtures here (set up by in-process tests) is one of
+    ``nextitem``'s parents, which ``SetupState.teardown_exact`` keeps.
+    """
+    stack = getattr(getattr(nextitem.session, "_setupstate", None), "stack", None)
+    if not isinstance(stack, dict):
+        return False  # another pytest: cannot tell
+    return set(stack) <= set(nextitem.listchain())
 
 
 def _teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> None:

@@ -34,6 +34,11 @@ ROLES_HELP = "Custom roles, one per line: NAME = BASE +syscall -syscall @Group -
 REPORT_HELP = "Write every record, the per-role summary and the environment to this JSON file"
 EXPORT_HELP = "Write each role's current and minimal allow-list as OCI profile, systemd line and custom role"
 HARDEN_HELP = "Add the argument-level hardening set to every role (clone namespaces, netlink and raw sockets, TIOCSTI)"
+PREFORK_HELP = (
+    "Do not fork the next sandboxed test's child while the current one runs (slower; its child then "
+    "also sees what the main process's hooks did when the current test was logged)"
+)
+PREFORK_INI_HELP = "Fork the next sandboxed test's child while the current one runs (default true)"
 LINT_HELP = "Lint the allow-lists of the roles in use (syscall families, library and kernel drift) before running"
 
 
@@ -50,6 +55,7 @@ class Settings:
     export: str | None = None
     lint: bool = False
     harden: bool = False
+    prefork: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,8 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
     export = config.getoption("sandbox_export") or None
     harden = bool(config.getoption("sandbox_harden") or config.getini("sandbox_harden"))
     lint = bool(config.getoption("sandbox_lint"))
-    return Settings(policy or None, mode, recorder, timeout, strict, report, export, lint, harden)
+    prefork = not config.getoption("sandbox_no_prefork") and bool(config.getini("sandbox_prefork"))
+    return Settings(policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork)
 
 
 _MARKER_KEYS = ("policy", "allow", "deny", "mode", "recorder", "timeout", "strict", "harden")

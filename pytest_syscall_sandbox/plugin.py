@@ -20,12 +20,14 @@ from .settings import (
     RECORDER_HELP,
     REPORT_HELP,
     ROLES_HELP,
+    SCOPE_HELP,
     STRICT_HELP,
     TIMEOUT_HELP,
 )
 
 MARKER_HELP = (
-    "sandbox(policy, *, allow=(), deny=(), mode=None, recorder=None, timeout=None, strict=None, harden=None): "
+    "sandbox(policy, *, allow=(), deny=(), mode=None, recorder=None, timeout=None, strict=None, harden=None, "
+    "scope=None): "
     "run the test in a forked child under the seccomp filter of this role "
     "(a Bitcoin Core policy such as NET, or a custom role); the closest marker wins"
 )
@@ -41,6 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-mode", dest="sandbox_mode", metavar="MODE", default=None, help=MODE_HELP)
     group.addoption("--sandbox-recorder", dest="sandbox_recorder", metavar="NAME", default=None, help=RECORDER_HELP)
     group.addoption("--sandbox-timeout", dest="sandbox_timeout", metavar="SECONDS", default=None, help=TIMEOUT_HELP)
+    group.addoption("--sandbox-scope", dest="sandbox_scope", metavar="SCOPE", default=None, help=SCOPE_HELP)
     group.addoption("--sandbox-strict", dest="sandbox_strict", action="store_true", default=None, help=STRICT_HELP)
     group.addoption("--sandbox-report", dest="sandbox_report", metavar="PATH", default=None, help=REPORT_HELP)
     group.addoption("--sandbox-export", dest="sandbox_export", metavar="DIR", default=None, help=EXPORT_HELP)
@@ -53,6 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("sandbox_mode", MODE_HELP, default="")
     parser.addini("sandbox_recorder", RECORDER_HELP, default="")
     parser.addini("sandbox_timeout", TIMEOUT_HELP, default="")
+    parser.addini("sandbox_scope", SCOPE_HELP, default="")
     parser.addini("sandbox_strict", STRICT_HELP, type="bool", default=False)
     parser.addini("sandbox_roles", ROLES_HELP, default="")
     parser.addini("sandbox_report", REPORT_HELP, default="")

@@ -368,17 +368,30 @@ class SandboxSession:
         finally:
             os._exit(code)
 
-    # In the child: the filter goes on right around the test function, after every
-    # other plugin's setup of the call phase (trylast wrappers are innermost).
+    # In the child: the filter goes on right around the test function (scope "call") or
+    # its fixtures' setup (scope "test"), after every other plugin's setup of that phase
+    # (trylast wrappers are innermost).
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        child = self._child
+        if child is None or child.sandbox.scope != "test":
+            return (yield)
+        return (yield from self._filtered(child, "setup"))
+
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         child = self._child
         if child is None:
             return (yield)
+        return (yield from self._filtered(child, "call"))
+
+    @staticmethod
+    def _filtered(child: _ChildState, phase: str) -> Generator[None, None, None]:
+        """Run the wrapped phase under the filter (installed now if it is not yet)."""
         if not child.installed:
             install_prepared(child.compiled)
             child.installed = True
-        child.context.phase = "call"
+        child.context.phase = phase
         try:
             return (yield)
         finally:
@@ -389,11 +402,7 @@ class SandboxSession:
         child = self._child
         if child is None or not child.installed:
             return (yield)
-        child.context.phase = "teardown"
-        try:
-            return (yield)
-        finally:
-            child.context.phase = "harness"
+        return (yield from self._filtered(child, "teardown"))
 
     # -- turning the child's end into reports -------------------------------------
 
@@ -511,7 +520,12 @@ class SandboxSession:
             self.records,
             self._role_facts(),
             describe(),
-            {"policy": self.settings.policy, "mode": self.settings.mode, "recorder": self.settings.recorder},
+            {
+                "policy": self.settings.policy,
+                "mode": self.settings.mode,
+                "recorder": self.settings.recorder,
+                "scope": self.settings.scope,
+            },
             interrupted=self.interrupted,
         )
         try:

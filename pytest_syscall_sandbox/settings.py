@@ -18,6 +18,10 @@ from .roles import Role, RoleRegistry
 
 MODES = ("log-and-abort", "abort", "audit", "profile")
 RECORDERS = ("ptrace", "sigsys")
+#: When the filter goes on: right before the test function (``call``), or right before
+#: the test's fixtures are set up (``test``), so that their calls count too.
+SCOPES = ("call", "test")
+DEFAULT_SCOPE = "call"
 DEFAULT_MODE = "log-and-abort"
 DEFAULT_RECORDER = "ptrace"
 DEFAULT_TIMEOUT = 300.0
@@ -29,6 +33,10 @@ MODE_HELP = (
 )
 RECORDER_HELP = "How trapped syscalls are recorded: ptrace (default, follows forks and execs) or sigsys"
 TIMEOUT_HELP = f"Kill a sandboxed test's child after this many seconds (default {DEFAULT_TIMEOUT:g}; 0: never)"
+SCOPE_HELP = (
+    "When the filter goes on: call (default: right before the test function; setup runs unfiltered) "
+    "or test (right before the test's fixtures are set up: their syscalls count against the role too)"
+)
 STRICT_HELP = "In audit mode, fail tests that made syscalls their role does not allow"
 ROLES_HELP = "Custom roles, one per line: NAME = BASE +syscall -syscall @Group -@Group"
 REPORT_HELP = "Write every record, the per-role summary and the environment to this JSON file"
@@ -56,6 +64,7 @@ class Settings:
     lint: bool = False
     harden: bool = False
     prefork: bool = True
+    scope: str = DEFAULT_SCOPE
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class TestSandbox:
     recorder: str
     timeout: float
     strict: bool
+    scope: str = DEFAULT_SCOPE
 
 
 def _choice(value: str, valid: tuple[str, ...], what: str, where: str) -> str:
@@ -118,6 +128,8 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
         recorder = _choice(recorder or DEFAULT_RECORDER, RECORDERS, "recorder", where)
         timeout, where = _option(config, "timeout")
         timeout = _timeout(DEFAULT_TIMEOUT if timeout in (None, "") else timeout, where)
+        scope, where = _option(config, "scope")
+        scope = _choice(scope or DEFAULT_SCOPE, SCOPES, "scope", where)
         _check_combination(mode, recorder, "--sandbox-mode/--sandbox-recorder")
     except (ValueError, SandboxError) as exc:
         raise pytest.UsageError(f"sandbox: {exc}") from None
@@ -132,10 +144,10 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
     harden = bool(config.getoption("sandbox_harden") or config.getini("sandbox_harden"))
     lint = bool(config.getoption("sandbox_lint"))
     prefork = not config.getoption("sandbox_no_prefork") and bool(config.getini("sandbox_prefork"))
-    return Settings(policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork)
+    return Settings(policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork, scope)
 
 
-_MARKER_KEYS = ("policy", "allow", "deny", "mode", "recorder", "timeout", "strict", "harden")
+_MARKER_KEYS = ("policy", "allow", "deny", "mode", "recorder", "timeout", "strict", "harden", "scope")
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:
@@ -186,4 +198,5 @@ def resolve_item(item: pytest.Item, settings: Settings, registry: RoleRegistry) 
     timeout = _timeout(kwargs["timeout"], where) if "timeout" in kwargs else settings.timeout
     _check_combination(mode, recorder, where)
     strict = bool(kwargs.get("strict", settings.strict))
-    return TestSandbox(role, mode, recorder, timeout, strict)
+    scope = _choice(kwargs["scope"], SCOPES, "scope", where) if "scope" in kwargs else settings.scope
+    return TestSandbox(role, mode, recorder, timeout, strict, scope)

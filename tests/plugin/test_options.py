@@ -21,6 +21,7 @@ def test_help_lists_the_options_in_their_group(pytester: pytest.Pytester) -> Non
             "*--sandbox-mode=MODE*",
             "*--sandbox-recorder=NAME*",
             "*--sandbox-timeout=SECONDS*",
+            "*--sandbox-scope=SCOPE*",
             "*--sandbox-strict*",
         ]
     )
@@ -60,6 +61,7 @@ def test_report_header_names_the_settings(pytester: pytest.Pytester) -> None:
         (["--sandbox-recorder=gdb"], "*--sandbox-recorder: unknown recorder 'gdb'; valid recorders: ptrace, sigsys*"),
         (["--sandbox-timeout=soon"], "*--sandbox-timeout: timeout must be a number of seconds, got 'soon'*"),
         (["--sandbox-timeout=-1"], "*timeout must be 0 (none) or positive*"),
+        (["--sandbox-scope=module"], "*--sandbox-scope: unknown scope 'module'; valid scopes: call, test*"),
     ],
 )
 def test_bad_command_line_values_are_usage_errors(pytester: pytest.Pytester, args: list[str], expected: str) -> None:

@@ -1,9 +1,11 @@
 """The plugin's work: run sandboxed tests in forked children and collect what they trap.
 
 For a test with a role (marker or ``--sandbox-policy``) the main process forks. The
-child runs the test's setup unfiltered, installs the role's filter right before the
-call phase, runs the call and the teardown under it, and sends each phase's report
-back as pytest's own serializable form. A recorder (ptrace or sigsys) collects
+child waits at a gate until its test's turn (the next test's child is forked while the
+current one runs), runs the test's setup unfiltered, installs the role's filter right
+before the call phase (or before the fixtures' setup, with scope ``test``), runs the
+call and the teardown under it, and sends each phase's report back as pytest's own
+serializable form. A recorder (ptrace or sigsys) collects
 every trapped syscall. A child that crashes, hangs or exits early becomes a failed
 report that says so, with the records gathered up to then.
 """

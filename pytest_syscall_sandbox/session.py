@@ -95,6 +95,12 @@ class _Forked:
         self.session.wait(time.monotonic() + CANCEL_TIMEOUT)
         self.report_file.close()
 
+    def close_in_other_child(self) -> None:
+        """In another child forked meanwhile: close what the main process holds for this one."""
+        self.report_file.close()
+        for fd in self.session.parent_fds():
+            os.close(fd)
+
     def _close_gate(self) -> None:
         if self._gate >= 0:
             os.close(self._gate)
@@ -132,6 +138,8 @@ class SandboxSession:
         self._report_written = 0.0
         #: The next test's child, forked ahead and waiting at its gate (:meth:`_fork_ahead`).
         self._ready: _Forked | None = None
+        #: The child whose test is running now.
+        self._running: _Forked | None = None
 
     # -- collection -------------------------------------------------------------
 
@@ -259,7 +267,11 @@ class SandboxSession:
         _make_base_temp(item)
         # The child appends its reports to a temporary file, read once it is gone: no
         # reader thread, and no pipe that a child with a large report could fill.
-        report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
+        try:
+            report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
+        except OSError:
+            session.abandon()
+            raise
         try:
             gate_read, gate = os.pipe()
             try:
@@ -270,9 +282,12 @@ class SandboxSession:
                 raise
         except OSError:
             report_file.close()
+            session.abandon()
             raise
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             os.close(gate)
+            if self._running is not None:  # forked ahead: the running test's descriptors are not ours
+                self._running.close_in_other_child()
             self._child_main(item, _ChildState(sandbox, session, context, compiled), report_file.fileno(), gate_read)
         os.close(gate_read)
         session.in_parent(pid)
@@ -288,17 +303,21 @@ class SandboxSession:
             except OSError as exc:  # out of fds or processes: this test cannot run, the next may
                 text = f"sandbox: could not start the test's child: {exc}"
                 return [_failed_report(item, "setup", text, 0.0), _passed_report(item, "teardown")]
-        child.start()
-        self._fork_ahead(nextitem)
         session = child.session
-        deadline = child.started + sandbox.timeout if sandbox.timeout else None
         interrupted = False
+        self._running = child
         try:
-            outcome = session.wait(deadline)
-        except KeyboardInterrupt:  # the recorder killed the child's tree before re-raising
+            child.start()
+            self._fork_ahead(item, nextitem)
+            outcome = session.wait(child.started + sandbox.timeout if sandbox.timeout else None)
+        except KeyboardInterrupt:
+            # Inside wait() the recorder killed the child's tree before re-raising; before
+            # it, the deadline "now" makes wait() kill it. Either way nothing is left running.
             interrupted = True
             self._cancel_ready()
-            outcome = session.wait(time.monotonic() + 5)
+            outcome = session.wait(time.monotonic())
+        finally:
+            self._running = None
         raw_reports = _read_reports(child.report_file)
         duration = time.monotonic() - child.started
         reports = self._assemble(item, sandbox, session.needs, outcome, raw_reports, duration, interrupted)
@@ -310,7 +329,7 @@ class SandboxSession:
 
     # -- forking the next test's child ahead ----------------------------------------
 
-    def _fork_ahead(self, nextitem: pytest.Item | None) -> None:
+    def _fork_ahead(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         """Fork the next test's child now, while this test's child runs; it waits at its gate.
 
         The fork, and the child's own start (CPython's after-fork work, the recorder's
@@ -318,20 +337,23 @@ class SandboxSession:
         to it. Only where the main process's state cannot change before the next test
         in a way that test could see: not in profile mode (its filter depends on what
         this test does), and only if :func:`_teardown_to` will tear nothing down.
-        What the main process's own hooks do when this test is logged (a conftest's
-        ``pytest_runtest_logreport``) is not seen by the next test's child; turn this
-        off with ``--sandbox-no-prefork`` where that matters.
+        Nor if either test has ``filterwarnings`` marks: the next child is forked inside
+        this test's ``pytest_runtest_protocol`` wrappers, so it gets this test's warning
+        filters, not its own. What the main process's own hooks do when this test is
+        logged (a conftest's ``pytest_runtest_logreport``), or other plugins' protocol
+        wrappers, are not seen by the next test's child either; turn this off with
+        ``--sandbox-no-prefork`` where that matters.
         """
         if nextitem is None or not self.settings.prefork:
             return
         sandbox = nextitem.stash.get(_SANDBOX_KEY, None)
         if sandbox is None or sandbox.mode == PROFILE or unsupported_reason() is not None:
             return
-        if not _nothing_to_tear_down(nextitem):
+        if not _nothing_to_tear_down(nextitem) or _filters_warnings(item) or _filters_warnings(nextitem):
             return
         try:
             self._ready = self._fork(nextitem, sandbox)
-        except OSError:
+        except Exception:
             pass  # forked again when its turn comes, which reports the error
 
     def _take_ready(self, item: pytest.Item) -> _Forked | None:
@@ -642,6 +664,11 @@ def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], **
     )
     report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
     return report
+
+
+def _filters_warnings(item: pytest.Item) -> bool:
+    """Whether ``item`` has ``filterwarnings`` marks (pytest applies them around its protocol)."""
+    return next(item.iter_markers("filterwarnings"), None) is not None
 
 
 def _nothing_to_tear_down(nextitem: pytest.Item) -> bool:

@@ -81,7 +81,9 @@ class TestSandbox:
     scope: str = DEFAULT_SCOPE
 
 
-def _choice(value: str, valid: tuple[str, ...], what: str, where: str) -> str:
+def _choice(value: object, valid: tuple[str, ...], what: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: {what} must be one of {', '.join(valid)}, got {value!r}")
     lowered = value.strip().lower()
     if lowered not in valid:
         raise ValueError(f"{where}: unknown {what} {value!r}; valid {what}s: {', '.join(valid)}")
@@ -179,7 +181,8 @@ def resolve_item(item: pytest.Item, settings: Settings, registry: RoleRegistry) 
     Raises ValueError or SandboxError for a malformed marker.
     """
     mark = item.get_closest_marker("sandbox")
-    kwargs = marker_kwargs(mark) if mark is not None else {}
+    # A keyword given as None means "not given": the command line or ini value applies.
+    kwargs = {k: v for k, v in marker_kwargs(mark).items() if v is not None} if mark is not None else {}
     policy = kwargs.get("policy", settings.policy)
     if policy is None:
         if mark is not None and (kwargs.get("allow") or kwargs.get("deny")):

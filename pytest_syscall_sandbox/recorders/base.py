@@ -6,7 +6,7 @@ ptrace supervisor, TRAP for the SIGSYS handler) and collects one
 child and of everything that child starts. The plugin drives it like this::
 
     session = recorder.start(context)        # parent, before fork: pipes etc.
-    pid = os.fork()
+    pid = os.fork()                          # (failed: session.abandon())
     if pid == 0:
         session.in_child()                   # child: handlers; waits until the parent is ready
         ... setup ...; context.phase = "call"
@@ -86,6 +86,15 @@ class RecorderSession(Protocol):
 
     def in_parent(self, pid: int) -> None:
         """In the parent right after fork."""
+
+    def parent_fds(self) -> list[int]:
+        """Descriptors the parent holds for this child from ``in_parent`` until ``wait`` ends.
+
+        Another child forked meanwhile (the next test's, forked ahead) closes them.
+        """
+
+    def abandon(self) -> None:
+        """The fork failed: close every descriptor ``start`` opened."""
 
     def wait(self, deadline: float | None) -> ChildOutcome:
         """Supervise until the child exits; at ``deadline`` (time.monotonic) kill it."""

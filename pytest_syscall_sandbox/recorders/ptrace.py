@@ -373,6 +373,14 @@ class PtraceSession:
         os.write(self._go_write, b"g")
         os.close(self._go_write)
 
+    def parent_fds(self) -> list[int]:
+        return [fd for fd in (self._read_fd, self._pidfd) if fd >= 0]
+
+    def abandon(self) -> None:
+        for fd in (self._read_fd, self._write_fd, self._go_read, self._go_write):
+            os.close(fd)
+        self._read_fd = -1
+
     # -- parent: event loop -----------------------------------------------------------
 
     def wait(self, deadline: float | None) -> ChildOutcome:
@@ -399,6 +407,7 @@ class PtraceSession:
                 self._reap_rest()
         self._drain()
         os.close(self._read_fd)
+        self._read_fd = -1
         if self._pidfd >= 0:
             os.close(self._pidfd)
             self._pidfd = -1
@@ -656,9 +665,11 @@ class PtraceSession:
         if eof:
             self._pipe_open = False
         for message in messages:
+            if not isinstance(message, dict):
+                continue
             if "phase" in message:
                 self._phase = str(message["phase"])
-            if "where" in message:
+            if isinstance(message.get("where"), dict):
                 self._merge(message["where"])
             if "note" in message:
                 self._note(str(message["note"]))

@@ -251,6 +251,14 @@ class SigsysSession:
             pass
         os.set_blocking(self._read_fd, False)
 
+    def parent_fds(self) -> list[int]:
+        return [self._read_fd] if self._read_fd >= 0 else []
+
+    def abandon(self) -> None:
+        os.close(self._read_fd)
+        os.close(self._write_fd)
+        self._read_fd = -1
+
     def _drain(self) -> bool:
         """Take in what the pipe holds now; False once it reached end of file."""
         messages, self._eof = _channel.read_available(self._read_fd, self._decoder)
@@ -259,10 +267,13 @@ class SigsysSession:
 
     def _accept(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
+            if not isinstance(message, dict):
+                self._note(f"a malformed message from the child was dropped: {message!r:.80}")
+                continue
             if "record" in message:
                 try:
                     record = TrapRecord.from_json(message["record"])
-                except (TypeError, ValueError) as exc:
+                except (TypeError, ValueError, AttributeError, KeyError) as exc:
                     self._notes.append(f"a malformed record from the child was dropped: {exc}")
                     continue
                 record.role, record.mode, record.nodeid = self.context.role, self.context.mode, self.context.nodeid

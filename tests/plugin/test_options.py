@@ -94,6 +94,8 @@ def test_bad_custom_role_is_a_usage_error(pytester: pytest.Pytester) -> None:
     [
         ('"NOPE"', "*test_bad: bad sandbox marker: unknown sandbox policy 'NOPE'; valid policies:*"),
         ('"NET", mode="loud"', "*test_bad: bad sandbox marker: sandbox marker: unknown mode 'loud'*"),
+        ('"NET", mode=3', "*test_bad: bad sandbox marker: sandbox marker: mode must be one of log-and-abort, *got 3*"),
+        ('"NET", scope="module"', "*test_bad: bad sandbox marker: sandbox marker: unknown scope 'module'*"),
         ('"NET", allow=["getgrops"]', "*test_bad: bad sandbox marker: unknown syscall 'getgrops'*"),
         (
             '"NET", color="red"',

@@ -123,3 +123,51 @@ def test_no_prefork_while_the_main_process_would_tear_down_fixtures(pytester: py
     )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=3)
+
+
+def test_each_test_keeps_its_own_warning_filters(pytester: pytest.Pytester) -> None:
+    """A child forked during a test with ``filterwarnings`` marks would inherit that test's filters."""
+    pytester.makepyfile(
+        """
+        import warnings
+        import pytest
+
+        pytestmark = pytest.mark.sandbox("NET")
+
+        @pytest.mark.filterwarnings("error")
+        def test_a():
+            pass
+
+        def test_b():
+            warnings.warn("harmless")
+
+        @pytest.mark.filterwarnings("error::UserWarning")
+        def test_c():
+            with pytest.raises(UserWarning):
+                warnings.warn("an error here")
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=3)
+
+
+def test_a_child_forked_ahead_does_not_hold_the_running_tests_descriptors(
+    pytester: pytest.Pytester, recorder: str
+) -> None:
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        pytestmark = pytest.mark.sandbox("NET", mode="audit")
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_fds(n):
+            with open("fds.txt", "a") as handle:
+                handle.write(f"{len(os.listdir('/proc/self/fd'))}\\n")
+        """
+    )
+    result = pytester.runpytest_subprocess(f"--sandbox-recorder={recorder}")
+    result.assert_outcomes(passed=3)
+    counts = (pytester.path / "fds.txt").read_text().split()
+    assert len(counts) == 3 and len(set(counts)) == 1, counts

@@ -59,3 +59,13 @@ def test_a_violation_in_a_fixture_is_a_setup_error_in_log_and_abort_mode(pyteste
             "*getgroups*[[]role MESSAGE_HANDLER, at test_a_violation_in_a_fixture*.py:6 in groups[]]*",
         ]
     )
+
+
+def test_marker_keywords_given_as_none_take_the_command_line_values(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        FIXTURE_CALLS.replace('mode="audit"', "mode=None, recorder=None, timeout=None").replace(
+            'scope="test"', "scope=None"
+        )
+    )
+    expected = [("test_call_scope", "setup", "getgroups"), ("test_test_scope", "setup", "getgroups")]
+    assert _records(pytester, "--sandbox-mode=audit", "--sandbox-scope=test", scope="test") == expected

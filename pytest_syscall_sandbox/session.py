@@ -17,11 +17,13 @@ import os
 import signal
 import tempfile
 import time
+import warnings
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from .child_results import read_results, replay_warnings, warnings_document, write_line
 from .errors import SandboxError
 from .hardening import explain
 from .record import HARNESS, USED, TrapRecord
@@ -318,7 +320,8 @@ class SandboxSession:
             outcome = session.wait(time.monotonic())
         finally:
             self._running = None
-        raw_reports = _read_reports(child.report_file)
+        raw_reports, emitted = read_results(child.report_file)
+        replay_warnings(emitted)
         duration = time.monotonic() - child.started
         reports = self._assemble(item, sandbox, session.needs, outcome, raw_reports, duration, interrupted)
         if interrupted:
@@ -381,9 +384,11 @@ class SandboxSession:
                 code = 0
                 return
             os.close(gate)
-            for report in _run_phases(item):
-                payload = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
-                _write_all(fd, json.dumps(payload).encode() + b"\n")
+            with warnings.catch_warnings(record=True) as log:  # the filters stay those in force
+                for report in _run_phases(item):
+                    write_line(fd, self.config.hook.pytest_report_to_serializable(config=self.config, report=report))
+            if log:
+                write_line(fd, warnings_document(log))
             code = 0
         except BaseException:
             import traceback
@@ -817,24 +822,3 @@ def _write_atomically(path: str, text: str) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_reports(report_file: Any) -> list[dict[str, Any]]:
-    """The serialized reports the child wrote, one JSON document per line."""
-    with report_file:
-        report_file.seek(0)
-        data = report_file.read()
-    reports = []
-    for line in data.split(b"\n"):
-        if line.strip():
-            try:
-                reports.append(json.loads(line))
-            except ValueError:
-                break  # a child killed mid-write: keep what came whole
-    return reports

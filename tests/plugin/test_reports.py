@@ -139,3 +139,39 @@ def test_ctrl_c_kills_the_child_and_still_reports(pytester: pytest.Pytester, tmp
     assert [r["syscall"] for r in data["records"] if r["phase"] == "call"] == ["getgroups"]
     assert child != process.pid
     assert not Path(f"/proc/{child}").exists(), "the sandboxed child outlived the run"
+
+
+def test_warnings_of_sandboxed_tests_reach_the_warnings_summary(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import warnings
+        import pytest
+
+        class WalletWarning(UserWarning):
+            pass
+
+        pytestmark = pytest.mark.sandbox("NET")
+
+        def test_first():
+            warnings.warn("plain words")
+
+        def test_second():
+            warnings.warn("from the wallet", WalletWarning)
+
+        @pytest.mark.filterwarnings("ignore::UserWarning")
+        def test_ignored():
+            warnings.warn("not shown")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, warnings=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*warnings summary*",
+            "*::test_first",
+            "*.py:10: UserWarning: plain words",
+            "*::test_second",
+            "*.py:13: WalletWarning: from the wallet",
+        ]
+    )
+    assert "not shown" not in result.stdout.str()

@@ -75,9 +75,12 @@ class _ChildState:
 class _Forked:
     """Main-process side of one test's child: it waits at its gate until :meth:`start`."""
 
-    def __init__(self, item: pytest.Item, session: RecorderSession, report_file: Any, gate: int) -> None:
+    def __init__(
+        self, item: pytest.Item, session: RecorderSession, compiled: CompiledFilter, report_file: Any, gate: int
+    ) -> None:
         self.item = item
         self.session = session
+        self.compiled = compiled  # the filter the child will install
         self.report_file = report_file
         self.started = 0.0
         self._gate = gate
@@ -259,13 +262,7 @@ class SandboxSession:
         recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
         context = ChildContext(role=sandbox.role.name, mode=recorder_mode, nodeid=item.nodeid)
         session = self._recorder(sandbox.recorder).start(context)
-        compiled = prepare_allow_list(
-            self._filter_allows(sandbox) | session.needs,
-            session.action,
-            trusted_ip=session.trusted_ip,
-            harden=sandbox.role.harden,
-            harden_action=session.action,
-        )
+        compiled = self._prepare(sandbox, session)
         _make_base_temp(item)
         # The child appends its reports to a temporary file, read once it is gone: no
         # reader thread, and no pipe that a child with a large report could fill.
@@ -293,7 +290,17 @@ class SandboxSession:
             self._child_main(item, _ChildState(sandbox, session, context, compiled), report_file.fileno(), gate_read)
         os.close(gate_read)
         session.in_parent(pid)
-        return _Forked(item, session, report_file, gate)
+        return _Forked(item, session, compiled, report_file, gate)
+
+    def _prepare(self, sandbox: TestSandbox, session: RecorderSession) -> CompiledFilter:
+        """The filter the test's child installs (compiled once per distinct allow-list)."""
+        return prepare_allow_list(
+            self._filter_allows(sandbox) | session.needs,
+            session.action,
+            trusted_ip=session.trusted_ip,
+            harden=sandbox.role.harden,
+            harden_action=session.action,
+        )
 
     def _run_forked(
         self, item: pytest.Item, sandbox: TestSandbox, nextitem: pytest.Item | None
@@ -338,8 +345,9 @@ class SandboxSession:
         The fork, and the child's own start (CPython's after-fork work, the recorder's
         handlers, first page copies), then overlap the running test instead of adding
         to it. Only where the main process's state cannot change before the next test
-        in a way that test could see: not in profile mode (its filter depends on what
-        this test does), and only if :func:`_teardown_to` will tear nothing down.
+        in a way that test could see: only if :func:`_teardown_to` will tear nothing
+        down. (In profile mode the next filter may change with what this test does;
+        :meth:`_take_ready` then forks again.)
         Nor if either test has ``filterwarnings`` marks: the next child is forked inside
         this test's ``pytest_runtest_protocol`` wrappers, so it gets this test's warning
         filters, not its own. What the main process's own hooks do when this test is
@@ -350,7 +358,7 @@ class SandboxSession:
         if nextitem is None or not self.settings.prefork:
             return
         sandbox = nextitem.stash.get(_SANDBOX_KEY, None)
-        if sandbox is None or sandbox.mode == PROFILE or unsupported_reason() is not None:
+        if sandbox is None or unsupported_reason() is not None:
             return
         if not _nothing_to_tear_down(nextitem) or _filters_warnings(item) or _filters_warnings(nextitem):
             return
@@ -360,9 +368,17 @@ class SandboxSession:
             pass  # forked again when its turn comes, which reports the error
 
     def _take_ready(self, item: pytest.Item) -> _Forked | None:
-        """The child forked ahead for ``item``, if there is one (any other is cancelled)."""
+        """The child forked ahead for ``item``, if there is one and its filter is still right.
+
+        In profile mode the filter grows with what earlier tests were seen to use: a
+        child forked before the last test changed it is cancelled. Any other child is too.
+        """
         ready, self._ready = self._ready, None
-        if ready is not None and ready.item is not item:
+        if ready is None:
+            return None
+        sandbox = item.stash.get(_SANDBOX_KEY, None)
+        stale = sandbox is None or self._prepare(sandbox, ready.session).program != ready.compiled.program
+        if ready.item is not item or stale:
             ready.cancel()
             return None
         return ready

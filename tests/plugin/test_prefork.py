@@ -171,3 +171,17 @@ def test_a_child_forked_ahead_does_not_hold_the_running_tests_descriptors(
     result.assert_outcomes(passed=3)
     counts = (pytester.path / "fds.txt").read_text().split()
     assert len(counts) == 3 and len(set(counts)) == 1, counts
+
+
+def test_profile_mode_forks_again_when_the_filter_grew(pytester: pytest.Pytester) -> None:
+    """Test 1's calls widen profile mode's filter, so test 2's waiting child is replaced.
+
+    In audit mode the filter stays the same, and test 2 runs in the child forked ahead.
+    """
+    pytester.makepyfile(TWO_TESTS.replace('"NET", mode="audit"', '"NET"'))
+    for mode, reused in (("audit", True), ("profile", False)):
+        result = pytester.runpytest_subprocess(f"--sandbox-mode={mode}")
+        result.assert_outcomes(passed=2)
+        during = (pytester.path / "children-during-test-1.txt").read_text().split()
+        assert len(during) == 2, mode
+        assert ((pytester.path / "test-2-pid.txt").read_text() in during) is reused, mode

@@ -2,23 +2,27 @@
 
 The child appends one JSON document per line to a temporary file the main process
 reads once the child is gone (no reader thread; no pipe a large report could fill):
-each phase's report in pytest's own serializable form, then the warnings the test
-emitted. pytest records warnings in the main process around each test
-(``pytest_runtest_protocol``); those of a sandboxed test are emitted in its child, so
-:func:`replay_warnings` shows them again there, where pytest's recording picks them up
-for its warnings summary.
+each phase's report in pytest's own serializable form, and each warning the test
+shows, written as it is shown (:func:`sending_warnings`), so a child that dies keeps
+what it warned before. pytest records warnings in the main process around each
+test; :func:`replay_warnings` shows a sandboxed test's warnings again there, where
+pytest's recording picks them up for its warnings summary.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
+import sys
 import warnings
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
-#: The key of the line that carries the warnings.
-WARNINGS = "sandbox_warnings"
+#: The key of a line that carries one warning.
+WARNING = "sandbox_warning"
+#: Warning classes the main process has not imported, by ``module:qualname``.
+_STAND_INS: dict[str, type[Warning]] = {}
 
 
 def write_line(fd: int, document: dict[str, Any]) -> None:
@@ -28,20 +32,37 @@ def write_line(fd: int, document: dict[str, Any]) -> None:
         view = view[os.write(fd, view) :]
 
 
-def warnings_document(log: list[warnings.WarningMessage]) -> dict[str, Any]:
-    """The warnings a ``catch_warnings(record=True)`` log holds, as one document."""
-    return {
-        WARNINGS: [
-            {
-                "message": str(w.message),
-                "category": f"{w.category.__module__}:{w.category.__qualname__}",
-                "filename": str(w.filename),
-                "lineno": int(w.lineno),
-                "line": w.line,
-            }
-            for w in log
-        ]
-    }
+@contextmanager
+def sending_warnings(fd: int) -> Iterator[None]:
+    """While inside: every warning shown (after the filters in force) goes to ``fd`` at once.
+
+    ``warnings.showwarning`` is the documented hook for this; ``pytest.warns`` and
+    ``recwarn`` install their own inside and still see their warnings.
+    """
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        document = {
+            "message": str(message),
+            "category": f"{category.__module__}:{category.__qualname__}",
+            "filename": str(filename),
+            "lineno": int(lineno),
+            "line": line,
+        }
+        try:
+            write_line(fd, {WARNING: document})
+        except OSError:
+            pass  # the test closed the descriptor: the warning is not worth failing it
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def read_results(results_file: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -58,9 +79,12 @@ def read_results(results_file: Any) -> tuple[list[dict[str, Any]], list[dict[str
             document = json.loads(line)
         except ValueError:
             break  # a child killed mid-write: keep what came whole
-        if isinstance(document, dict) and WARNINGS in document:
-            emitted.extend(w for w in document[WARNINGS] if isinstance(w, dict))
-        elif isinstance(document, dict):
+        if not isinstance(document, dict):
+            continue
+        if WARNING in document:
+            if isinstance(document[WARNING], dict):
+                emitted.append(document[WARNING])
+        else:
             reports.append(document)
     return reports, emitted
 
@@ -69,20 +93,35 @@ def replay_warnings(emitted: list[dict[str, Any]]) -> None:
     """Show the child's warnings here, bypassing the filters (the child applied them)."""
     for w in emitted:
         try:
-            warnings.showwarning(
-                str(w["message"]), _category(str(w["category"])), str(w["filename"]), int(w["lineno"]), line=w["line"]
-            )
+            category = _category(str(w["category"]))
+            text, filename, lineno = str(w["message"]), str(w["filename"]), int(w["lineno"])
         except (KeyError, TypeError, ValueError):
             continue
+        line = w.get("line")
+        warnings.showwarning(_instance(category, text), category, filename, lineno, line=line)
 
 
 def _category(name: str) -> type[Warning]:
-    """The warning class ``module:qualname`` names, or UserWarning if it cannot be found here."""
+    """The warning class ``module:qualname`` names if the main process has it, else a stand-in.
+
+    Nothing is imported here: the name comes from the test's child, and importing a
+    module in the main process would run its code there, unsandboxed.
+    """
     module_name, _, qualname = name.partition(":")
+    found: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if isinstance(found, type) and issubclass(found, Warning):
+        return found
+    if name not in _STAND_INS:
+        short = qualname.rpartition(".")[2] or "Warning"
+        _STAND_INS[name] = type(short, (Warning,), {"__module__": module_name, "__qualname__": qualname})
+    return _STAND_INS[name]
+
+
+def _instance(category: type[Warning], text: str) -> Warning | str:
+    """``category(text)``, as Python shows warnings; the text if the class will not take it."""
     try:
-        found: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError, ValueError):
-        return UserWarning
-    return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
+        return category(text)
+    except Exception:
+        return text

@@ -17,13 +17,12 @@ import os
 import signal
 import tempfile
 import time
-import warnings
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from .child_results import read_results, replay_warnings, warnings_document, write_line
+from .child_results import read_results, replay_warnings, sending_warnings, write_line
 from .errors import SandboxError
 from .hardening import explain
 from .record import HARNESS, USED, TrapRecord
@@ -103,7 +102,7 @@ class _Forked:
     def close_in_other_child(self) -> None:
         """In another child forked meanwhile: close what the main process holds for this one."""
         self.report_file.close()
-        for fd in self.session.parent_fds():
+        for fd in getattr(self.session, "parent_fds", list)():  # a recorder from before parent_fds: none
             os.close(fd)
 
     def _close_gate(self) -> None:
@@ -269,7 +268,7 @@ class SandboxSession:
         try:
             report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
         except OSError:
-            session.abandon()
+            _abandon(session)
             raise
         try:
             gate_read, gate = os.pipe()
@@ -281,13 +280,11 @@ class SandboxSession:
                 raise
         except OSError:
             report_file.close()
-            session.abandon()
+            _abandon(session)
             raise
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            os.close(gate)
-            if self._running is not None:  # forked ahead: the running test's descriptors are not ours
-                self._running.close_in_other_child()
-            self._child_main(item, _ChildState(sandbox, session, context, compiled), report_file.fileno(), gate_read)
+            state = _ChildState(sandbox, session, context, compiled)
+            self._child_main(item, state, report_file.fileno(), gate_read, gate)
         os.close(gate_read)
         session.in_parent(pid)
         return _Forked(item, session, compiled, report_file, gate)
@@ -328,7 +325,8 @@ class SandboxSession:
         finally:
             self._running = None
         raw_reports, emitted = read_results(child.report_file)
-        replay_warnings(emitted)
+        if self.config.pluginmanager.has_plugin("warnings"):  # pytest's recording, unless -p no:warnings
+            replay_warnings(emitted)
         duration = time.monotonic() - child.started
         reports = self._assemble(item, sandbox, session.needs, outcome, raw_reports, duration, interrupted)
         if interrupted:
@@ -389,10 +387,14 @@ class SandboxSession:
             ready.cancel()
 
     def _child_main(
-        self, item: pytest.Item, child: _ChildState, fd: int, gate: int
+        self, item: pytest.Item, child: _ChildState, fd: int, gate: int, gate_write: int
     ) -> None:  # pragma: no cover - child
+        """Everything the child does; whatever happens, it ends in ``os._exit`` here."""
         code = CHILD_INTERNAL_ERROR
         try:
+            os.close(gate_write)
+            if self._running is not None:  # forked ahead: the running test's descriptors are not ours
+                self._running.close_in_other_child()
             self._child = child
             _forget_parent_finalizers(item)
             child.session.in_child()
@@ -400,11 +402,9 @@ class SandboxSession:
                 code = 0
                 return
             os.close(gate)
-            with warnings.catch_warnings(record=True) as log:  # the filters stay those in force
+            with sending_warnings(fd):  # as they are emitted: a child that dies keeps them
                 for report in _run_phases(item):
                     write_line(fd, self.config.hook.pytest_report_to_serializable(config=self.config, report=report))
-            if log:
-                write_line(fd, warnings_document(log))
             code = 0
         except BaseException:
             import traceback
@@ -685,6 +685,13 @@ def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], **
     )
     report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
     return report
+
+
+def _abandon(session: RecorderSession) -> None:
+    """``session.abandon()``, where the recorder has it (third-party ones may predate it)."""
+    abandon = getattr(session, "abandon", None)
+    if abandon is not None:
+        abandon()
 
 
 def _filters_warnings(item: pytest.Item) -> bool:

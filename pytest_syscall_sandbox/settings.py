@@ -181,8 +181,13 @@ def resolve_item(item: pytest.Item, settings: Settings, registry: RoleRegistry) 
     Raises ValueError or SandboxError for a malformed marker.
     """
     mark = item.get_closest_marker("sandbox")
-    # A keyword given as None means "not given": the command line or ini value applies.
-    kwargs = {k: v for k, v in marker_kwargs(mark).items() if v is not None} if mark is not None else {}
+    given = marker_kwargs(mark) if mark is not None else {}
+    if "policy" in given and given["policy"] is None:  # sandbox(None): this test runs in-process
+        if given.get("allow") or given.get("deny"):
+            raise ValueError("sandbox marker with policy None (no sandbox) takes no allow=/deny=")
+        return None
+    # Any other keyword given as None means "not given": the command line or ini value applies.
+    kwargs = {k: v for k, v in given.items() if v is not None}
     policy = kwargs.get("policy", settings.policy)
     if policy is None:
         if mark is not None and (kwargs.get("allow") or kwargs.get("deny")):

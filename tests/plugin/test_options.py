@@ -102,6 +102,7 @@ def test_bad_custom_role_is_a_usage_error(pytester: pytest.Pytester) -> None:
             "*test_bad: bad sandbox marker: sandbox marker got unknown keywords ?'color'?; valid: policy, allow*",
         ),
         ('allow=["getgroups"]', "*test_bad: bad sandbox marker: *needs a policy*"),
+        ('None, allow=["getgroups"]', "*test_bad: bad sandbox marker: *policy None (no sandbox) takes no allow*"),
     ],
 )
 def test_malformed_marker_is_a_collection_error_naming_the_test(
@@ -122,6 +123,26 @@ def test_malformed_marker_is_a_collection_error_naming_the_test(
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*ERROR collecting*", expected])
+
+
+def test_sandbox_none_runs_a_test_in_process_under_a_policy(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        MAIN = os.getpid()
+
+        @pytest.mark.sandbox(None)
+        def test_opted_out():
+            assert os.getpid() == MAIN
+
+        def test_sandboxed():
+            assert os.getpid() != MAIN
+        """
+    )
+    result = pytester.runpytest_subprocess("--sandbox-policy=NET")
+    result.assert_outcomes(passed=2)
 
 
 def test_unmarked_tests_run_in_the_main_process(pytester: pytest.Pytester) -> None:

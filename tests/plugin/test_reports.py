@@ -175,3 +175,50 @@ def test_warnings_of_sandboxed_tests_reach_the_warnings_summary(pytester: pytest
         ]
     )
     assert "not shown" not in result.stdout.str()
+
+
+def test_warnings_survive_a_child_that_dies_and_unknown_classes_are_not_imported(pytester: pytest.Pytester) -> None:
+    """A warning shown before the child died still reaches the summary; the main process
+    names a warning class it never imported without importing its module."""
+    pytester.makepyfile(
+        sidefx="""
+        import os
+
+        with open(f"imported-by-{os.getpid()}", "w"):
+            pass
+
+        class SideWarning(UserWarning):
+            pass
+        """,
+        test_dies="""
+        import os
+        import warnings
+        import pytest
+
+        @pytest.mark.sandbox("NET", mode="audit")
+        def test_warns_then_exits():
+            import sidefx
+            warnings.warn("before the end", sidefx.SideWarning)
+            os._exit(3)
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*warnings summary*", "*test_dies.py:8: SideWarning: before the end"])
+    assert len(list(pytester.path.glob("imported-by-*"))) == 1  # by the test's child only
+
+
+def test_without_pytests_warnings_plugin_nothing_is_replayed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import warnings
+        import pytest
+
+        @pytest.mark.sandbox("NET")
+        def test_warns():
+            warnings.warn("kept to the child")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:warnings")
+    result.assert_outcomes(passed=1)
+    assert "kept to the child" not in result.stdout.str() + result.stderr.str()

@@ -19,7 +19,6 @@ from .bpf import Instruction, pack
 from .errors import InstallError
 
 PR_SET_NO_NEW_PRIVS = 38
-PR_GET_NO_NEW_PRIVS = 39
 PR_GET_SECCOMP = 21
 PR_GET_NAME = 16
 PR_SET_SECCOMP = 22
@@ -28,7 +27,6 @@ NR_SECCOMP = 317  # x86-64
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_GET_ACTION_AVAIL = 2
 SECCOMP_FILTER_FLAG_TSYNC = 1
-SECCOMP_FILTER_FLAG_LOG = 2
 
 
 class _SockFprog(ctypes.Structure):
@@ -93,17 +91,18 @@ def action_available(action: Action) -> bool:
     return bool(rc == 0)
 
 
-def install_filter(program: Sequence[Instruction], *, tsync: bool = False, log: bool = False) -> None:
+def install_filter(program: Sequence[Instruction], *, tsync: bool = False, packed: bytes | None = None) -> None:
     """Set no_new_privs, then attach ``program`` to the calling thread.
 
     With ``tsync`` the filter goes on every thread of the process at once
     (SECCOMP_FILTER_FLAG_TSYNC); without it only on the caller and what it starts later.
+    ``packed``: ``pack(program)``, where the caller has it already.
     """
     set_no_new_privs()
-    code = pack(program)
+    code = pack(program) if packed is None else packed
     buffer = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(program), ctypes.cast(buffer, ctypes.c_void_p))
-    flags = (SECCOMP_FILTER_FLAG_TSYNC if tsync else 0) | (SECCOMP_FILTER_FLAG_LOG if log else 0)
+    flags = SECCOMP_FILTER_FLAG_TSYNC if tsync else 0
     if not flags:
         # prctl(PR_SET_SECCOMP), as upstream: every policy allows prctl (Prctl group) but
         # none allows seccomp(2), so only this way can a filtered thread add a filter.
@@ -114,7 +113,9 @@ def install_filter(program: Sequence[Instruction], *, tsync: bool = False, log: 
         ctypes.c_long(NR_SECCOMP), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags), ctypes.byref(prog)
     )
     if rc > 0:  # TSYNC: the id of a thread that could not be synchronised
-        raise InstallError("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)", 16, f"thread {rc} has a conflicting filter")
+        raise InstallError(
+            "seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)", errno.EBUSY, f"thread {rc} has a conflicting filter"
+        )
     if rc != 0:
         raise _fail("seccomp(SECCOMP_SET_MODE_FILTER)", f"{len(program)} instructions, flags {flags:#x}")
 

@@ -29,6 +29,7 @@ action are redundant), so ``clone3 -> ERRNO(ENOSYS)`` compiles to a plain leaf.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Union
@@ -92,7 +93,11 @@ class CompiledFilter:
     notes: Mapping[int, str] = field(default_factory=dict)
 
     def packed(self) -> bytes:
-        """The ``struct sock_filter`` array for the kernel."""
+        """The ``struct sock_filter`` array for the kernel (packed once, then kept)."""
+        return self._packed
+
+    @functools.cached_property
+    def _packed(self) -> bytes:
         return pack(self.program)
 
     @property

@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Optional
 
@@ -389,9 +389,9 @@ class RoleLint:
     #: Allowed syscalls the running kernel does not implement (harmless, but dead entries).
     not_implemented: tuple[str, ...]
 
-    @property
+    @cached_property
     def findings(self) -> tuple[Finding, ...]:
-        """Family and drift findings merged per syscall, most severe first."""
+        """Family and drift findings merged per syscall, most severe first (merged once)."""
         merged: dict[str, Finding] = {}
         for finding in [m for gap in self.gaps for m in gap.missing] + list(self.drift):
             old = merged.get(finding.syscall)

@@ -7,7 +7,7 @@ boundaries (pipes between a sandboxed child and the parent, xdist workers, the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 #: Phase of pytest's own code between a test's phases: its calls run (as in audit
@@ -48,15 +48,19 @@ class TrapRecord:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-compatible dict."""
-        data = asdict(self)
+        """A JSON-compatible dict (a copy: changing it leaves the record as it is)."""
+        data = dict(self.__dict__)  # every field is a plain value but these two
         data["args"] = list(self.args)
+        data["stack"] = list(self.stack)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrapRecord:
         """Inverse of :meth:`to_json`; unknown keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in _FIELDS}
         values["args"] = tuple(values.get("args", ()))
         return cls(**values)
+
+
+#: The names :meth:`TrapRecord.from_json` keeps.
+_FIELDS = frozenset(f.name for f in fields(TrapRecord))

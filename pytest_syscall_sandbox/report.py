@@ -36,17 +36,22 @@ class Gap:
 def gaps_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
     """Role -> its missing syscalls, in order of first appearance."""
     roles: dict[str, dict[int, Gap]] = {}
+    tests: dict[tuple[str, int], dict[str, None]] = {}  # each gap's tests, as an ordered set
     for record in records:
         if record.phase == HARNESS:
             continue
-        if record.outcome == USED:
-            roles.setdefault(record.role, {})
-            continue
         gaps = roles.setdefault(record.role, {})
-        gap = gaps.setdefault(record.nr, Gap(record.role, record.syscall, record.nr, reason=record.reason))
+        if record.outcome == USED:
+            continue
+        gap = gaps.get(record.nr)
+        if gap is None:
+            gap = gaps[record.nr] = Gap(record.role, record.syscall, record.nr, reason=record.reason)
         gap.calls += 1
-        if record.nodeid and record.nodeid not in gap.tests:
-            gap.tests.append(record.nodeid)
+        if record.nodeid:
+            seen = tests.setdefault((record.role, record.nr), {})
+            if record.nodeid not in seen:
+                seen[record.nodeid] = None
+                gap.tests.append(record.nodeid)
         if not gap.first_location and record.location:
             gap.first_location = f"{record.location} in {record.function}" if record.function else record.location
     return {role: list(gaps.values()) for role, gaps in roles.items()}

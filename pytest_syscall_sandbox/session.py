@@ -75,9 +75,16 @@ class _Forked:
     """Main-process side of one test's child: it waits at its gate until :meth:`start`."""
 
     def __init__(
-        self, item: pytest.Item, session: RecorderSession, compiled: CompiledFilter, report_file: Any, gate: int
+        self,
+        item: pytest.Item,
+        sandbox: TestSandbox,
+        session: RecorderSession,
+        compiled: CompiledFilter,
+        report_file: Any,
+        gate: int,
     ) -> None:
         self.item = item
+        self.sandbox = sandbox
         self.session = session
         self.compiled = compiled  # the filter the child will install
         self.report_file = report_file
@@ -287,7 +294,7 @@ class SandboxSession:
             self._child_main(item, state, report_file.fileno(), gate_read, gate)
         os.close(gate_read)
         session.in_parent(pid)
-        return _Forked(item, session, compiled, report_file, gate)
+        return _Forked(item, sandbox, session, compiled, report_file, gate)
 
     def _prepare(self, sandbox: TestSandbox, session: RecorderSession) -> CompiledFilter:
         """The filter the test's child installs (compiled once per distinct allow-list)."""
@@ -374,8 +381,10 @@ class SandboxSession:
         ready, self._ready = self._ready, None
         if ready is None:
             return None
-        sandbox = item.stash.get(_SANDBOX_KEY, None)
-        stale = sandbox is None or self._prepare(sandbox, ready.session).program != ready.compiled.program
+        stale = (
+            ready.sandbox.mode == PROFILE
+            and self._prepare(ready.sandbox, ready.session).program != ready.compiled.program
+        )
         if ready.item is not item or stale:
             ready.cancel()
             return None
@@ -466,8 +475,9 @@ class SandboxSession:
             report = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
             if isinstance(report, pytest.TestReport):
                 reports[report.when] = report
+        root = str(self.config.rootpath)
         for record in outcome.records:
-            _point_at_project_code(record, str(self.config.rootpath))
+            _point_at_project_code(record, root)
             if sandbox.role.harden:
                 record.reason = explain(record.nr, record.args, allowed=sandbox.role.allowed) or ""
         if sandbox.mode == PROFILE:

@@ -331,8 +331,6 @@ class PtraceSession:
         thread = thread_get_internal_name()
         where = {
             "seq": seq,
-            "pid": os.getpid(),
-            "tid": threading.get_native_id(),
             "thread": thread,
             "phase": context.phase,
             "location": location,

@@ -142,7 +142,6 @@ def test_pytest_options_behave_normally(pytester: pytest.Pytester, recorder: str
 
 
 def test_xdist_workers_report_to_the_controller(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("xdist")
     pytester.makepyfile(
         """
         import os

@@ -191,7 +191,6 @@ def test_markers_added_by_a_hook_after_collection_count(pytester: pytest.Pyteste
 
 
 def test_the_violation_hook_runs_once_per_record_under_xdist(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("xdist")
     pytester.makeconftest(
         """
         import os

@@ -82,7 +82,6 @@ def test_lint_runs_before_the_tests_and_heads_the_gap_report(pytester: pytest.Py
 
 
 def test_xdist_report_has_the_same_content_as_a_plain_run(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("xdist")
     pytester.makepyfile(WORK)
 
     def content(data: dict[str, Any]) -> tuple[Any, ...]:

@@ -30,12 +30,14 @@ class SigInfo:
     signo: int
     errno: int  #: for SIGSYS from seccomp: the filter's SECCOMP_RET_DATA
     code: int
-    #: SIGSYS: ``_sigsys._syscall`` and ``_sigsys._arch``; other signals: 0.
+    #: SIGSYS: ``_sigsys._syscall``, ``_sigsys._arch`` and ``si_call_addr``.
     syscall: int
     arch: int
-    #: Queued signals (rt_tgsigqueueinfo): ``si_value.sival_int``.
-    value: int
     call_addr: int
+    #: Queued signals (SI_QUEUE, rt_tgsigqueueinfo): the sender's ``si_pid`` and the
+    #: 64-bit ``si_value`` (the same bytes as the SIGSYS fields, read as the other union member).
+    pid: int
+    value: int
 
 
 SIGSYS_CODE_SECCOMP = 1  # SYS_SECCOMP
@@ -68,7 +70,8 @@ _HEAD = struct.Struct("=iii4xQii")
 def parse_siginfo(address: int) -> SigInfo:
     """Decode the first 32 bytes of the ``siginfo_t`` at ``address``."""
     signo, errno, code, word, lo, hi = _HEAD.unpack(ctypes.string_at(address, _HEAD.size))
-    return SigInfo(signo, errno, code, syscall=lo, arch=hi & 0xFFFFFFFF, value=lo, call_addr=word)
+    value = (hi & 0xFFFFFFFF) << 32 | (lo & 0xFFFFFFFF)
+    return SigInfo(signo, errno, code, lo, hi & 0xFFFFFFFF, word, pid=word & 0x7FFFFFFF, value=value)
 
 
 def install_handler(signum: int, handler: Handler, *, flags: int = 0) -> None:

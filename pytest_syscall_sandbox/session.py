@@ -109,7 +109,7 @@ class _Forked:
     def close_in_other_child(self) -> None:
         """In another child forked meanwhile: close what the main process holds for this one."""
         self.report_file.close()
-        for fd in getattr(self.session, "parent_fds", list)():  # a recorder from before parent_fds: none
+        for fd in self.session.parent_fds():
             os.close(fd)
 
     def _close_gate(self) -> None:
@@ -275,7 +275,7 @@ class SandboxSession:
         try:
             report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
         except OSError:
-            _abandon(session)
+            session.abandon()
             raise
         try:
             gate_read, gate = os.pipe()
@@ -287,7 +287,7 @@ class SandboxSession:
                 raise
         except OSError:
             report_file.close()
-            _abandon(session)
+            session.abandon()
             raise
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             state = _ChildState(sandbox, session, context, compiled)
@@ -695,13 +695,6 @@ def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], **
     )
     report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
     return report
-
-
-def _abandon(session: RecorderSession) -> None:
-    """``session.abandon()``, where the recorder has it (third-party ones may predate it)."""
-    abandon = getattr(session, "abandon", None)
-    if abandon is not None:
-        abandon()
 
 
 def _filters_warnings(item: pytest.Item) -> bool:

@@ -19,7 +19,6 @@ from ..record import HARNESS
 from ..sandbox import violation_message
 from ..syscalls import numbers_of
 from ._sigcontext import set_default
-from .base import ChildContext
 
 #: Frames kept in a record's stack (innermost last).
 STACK_LIMIT = 30
@@ -42,9 +41,19 @@ def outcome_of(mode: str) -> str:
     return {"audit": "allowed", "log-and-abort": "aborted"}.get(mode, "killed")
 
 
-def effective_mode(context: ChildContext) -> str:
-    """The mode a trap is handled in: ``audit`` for the harness's own calls, else the context's."""
-    return "audit" if context.phase == HARNESS else context.mode
+def effective_mode(phase: str, mode: str) -> str:
+    """The mode a trap is handled in: ``audit`` for the harness's own calls, else ``mode``."""
+    return "audit" if phase == HARNESS else mode
+
+
+def end_trap(mode: str, nr: int, thread: str, role: str, location: str, function: str) -> None:
+    """After a trap was reported: in ``log-and-abort`` print upstream's message and abort, in
+    ``abort`` die of SIGSYS (as the kernel's kill would); in ``audit`` return."""
+    if mode == "log-and-abort":
+        write_stderr(abort_message(nr, thread, role, location, function))
+        abort()
+    elif mode == "abort":
+        die_by_signal(signal.SIGSYS)
 
 
 def python_location(frame: FrameType | None, *, compact: bool = False) -> tuple[str, str, list[str]]:

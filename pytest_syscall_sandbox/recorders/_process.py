@@ -8,6 +8,9 @@ import signal
 import time
 from collections.abc import Callable
 
+#: How long a SIGKILLed child (or tree) may take to be reaped.
+REAP_TIMEOUT = 5.0
+
 
 def decode_status(status: int) -> tuple[int | None, int | None]:
     """``(exit_code, signal)`` from a ``waitpid`` status."""

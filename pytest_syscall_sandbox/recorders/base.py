@@ -28,10 +28,6 @@ from typing import Protocol
 from ..actions import Action
 from ..record import TrapRecord
 
-#: Modes of the plugin. ``abort`` and ``log-and-abort`` stop the child at the first
-#: violation; ``audit`` lets every syscall run and records it.
-MODES = ("log-and-abort", "abort", "audit")
-
 
 @dataclass
 class ChildContext:

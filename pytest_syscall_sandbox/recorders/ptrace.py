@@ -86,24 +86,23 @@ from ptrace.binding.func import ptrace as _ptrace
 
 from .._signals import SA_RESTART, SigInfo, install_handler
 from ..actions import TRACE, Action
-from ..record import HARNESS, TrapRecord
+from ..record import TrapRecord
 from ..sandbox import thread_get_internal_name
 from ..syscalls import get_linux_syscall_name
 from . import _channel
 from ._child import (
     FORK_FAMILY,
     RECORDER_NEEDS,
-    abort,
-    abort_message,
     die_by_signal,
     effective_mode,
+    end_trap,
     outcome_of,
     prepare_child,
     python_location,
     write_stderr,
 )
 from ._decode import ProcessMemory, decode_call
-from ._process import decode_status, kill_quietly, killpg_quietly, open_pidfd, reap_within
+from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, open_pidfd, reap_within
 from .base import ChildContext, ChildOutcome
 
 PTRACE_CONT = 7
@@ -142,8 +141,6 @@ OPTIONS = (
 WHERE_SIGNAL = signal.SIGRTMAX - 3
 #: SECCOMP_RET_DATA of the filter's TRACE action (readable with PTRACE_GETEVENTMSG).
 TRACE_DATA = 0x5CA
-#: How long killed tracees may take to be reaped.
-REAP_TIMEOUT = 5.0
 #: A process that should have aborted but still runs this long after is SIGKILLed.
 ABORT_GRACE = 2.0
 #: Exit status of a child whose tracer never said "go".
@@ -323,9 +320,9 @@ class PtraceSession:
             _channel.send(self._write_fd, {"phase": str(value)})
 
     def _on_where(self, info: SigInfo, frame: FrameType | None) -> None:
-        if info.code != SI_QUEUE or (info.call_addr & 0xFFFFFFFF) != self._tracer_pid:
+        if info.code != SI_QUEUE or info.pid != self._tracer_pid:
             die_by_signal(WHERE_SIGNAL)  # not the tracer's: what the signal would have done
-        seq, nr = info.value & 0xFFFFFFFF, info.arch
+        seq, nr = info.value & 0xFFFFFFFF, info.value >> 32
         context = self.context
         location, function, stack = python_location(frame, compact=nr in FORK_FAMILY)
         thread = thread_get_internal_name()
@@ -338,12 +335,7 @@ class PtraceSession:
             "stack": stack,
         }
         _channel.send(self._write_fd, {"where": where})
-        mode = effective_mode(context)
-        if mode == "log-and-abort":
-            write_stderr(abort_message(nr, thread, context.role, location, function))
-            abort()
-        elif mode == "abort":
-            die_by_signal(signal.SIGSYS)
+        end_trap(effective_mode(context.phase, context.mode), nr, thread, context.role, location, function)
 
     # -- parent: attach ---------------------------------------------------------------
 
@@ -481,6 +473,7 @@ class PtraceSession:
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
             self._tracees.pop(pid, None)
             self._deferred.discard(pid)
+            self._announced.discard(pid)  # its tid may come back as another tracee's
             if pid == self._pid:
                 self._main_status = status
             return
@@ -563,7 +556,7 @@ class PtraceSession:
         if tgid in self._doomed:  # its where-handler is on the way out (abort modes): not the test's calls
             self._resume(tid)
             return
-        mode = "audit" if self._phase == HARNESS else self.context.mode
+        mode = effective_mode(self._phase, self.context.mode)
         self._seq += 1
         seq = self._seq
         self._records[seq] = TrapRecord(
@@ -663,8 +656,6 @@ class PtraceSession:
         if eof:
             self._pipe_open = False
         for message in messages:
-            if not isinstance(message, dict):
-                continue
             if "phase" in message:
                 self._phase = str(message["phase"])
             if isinstance(message.get("where"), dict):

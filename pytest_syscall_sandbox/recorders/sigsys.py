@@ -82,17 +82,15 @@ from . import _channel
 from ._child import (
     FORK_FAMILY,
     RECORDER_NEEDS,
-    abort,
-    abort_message,
     die_by_signal,
     effective_mode,
+    end_trap,
     outcome_of,
     prepare_child,
     python_location,
-    write_stderr,
 )
 from ._decode import decode_call
-from ._process import decode_status, kill_quietly, killpg_quietly, reap_within, wait_exit
+from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, reap_within, wait_exit
 from ._sigcontext import Registers, install_context_handler
 from .base import ChildContext, ChildOutcome
 
@@ -106,8 +104,6 @@ _CLONE_VM = 0x100
 _ENOSYS = errno.ENOSYS
 #: After the child is reaped, how long grandchildren's last messages may take.
 DRAIN_GRACE = 1.0
-#: How long a SIGKILLed child may take to be reaped.
-REAP_TIMEOUT = 5.0
 
 
 class SigsysRecorder:
@@ -185,7 +181,7 @@ class SigsysSession:
         args = regs.syscall_args()
         location, function, stack = python_location(frame, compact=nr in FORK_FAMILY)
         thread = thread_get_internal_name()
-        mode = effective_mode(context)
+        mode = effective_mode(context.phase, context.mode)
         outcome = outcome_of(mode)
         message: dict[str, Any] = {}
         if mode == "audit":
@@ -216,11 +212,8 @@ class SigsysSession:
         _channel.send(self._write_fd, message)
         if mode == "audit":
             self._run(nr, args, regs, outcome)
-        elif mode == "log-and-abort":
-            write_stderr(abort_message(nr, thread, context.role, location, function))
-            abort()
         else:
-            die_by_signal(signal.SIGSYS)
+            end_trap(mode, nr, thread, context.role, location, function)
 
     def _run(self, nr: int, args: tuple[int, ...], regs: Registers, outcome: str) -> None:
         """Audit: make the call from the trusted instruction; its result goes to RAX."""
@@ -267,9 +260,6 @@ class SigsysSession:
 
     def _accept(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
-            if not isinstance(message, dict):
-                self._note(f"a malformed message from the child was dropped: {message!r:.80}")
-                continue
             if "record" in message:
                 try:
                     record = TrapRecord.from_json(message["record"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import json
+import struct
 
+from pytest_syscall_sandbox._signals import parse_siginfo
 from pytest_syscall_sandbox.recorders import _channel
 from pytest_syscall_sandbox.recorders._child import abort_message, python_location
 from pytest_syscall_sandbox.recorders._decode import decode_call
@@ -84,3 +86,15 @@ def test_abort_message_and_location() -> None:
 def test_status_decoding() -> None:
     assert decode_status(3 << 8) == (3, None)
     assert decode_status(31) == (None, 31)
+
+
+def test_siginfo_is_read_as_either_union_member() -> None:
+    """SIGSYS's call address, number and arch, and a queued signal's sender pid and 64-bit value."""
+    buffer = ctypes.create_string_buffer(128)
+    struct.pack_into("=iii4xQiI", buffer, 0, 31, 0x5CA, 1, 0x7F00_1234_5678, 39, 0xC000003E)
+    sigsys = parse_siginfo(ctypes.addressof(buffer))
+    assert (sigsys.signo, sigsys.errno, sigsys.code) == (31, 0x5CA, 1)
+    assert (sigsys.call_addr, sigsys.syscall, sigsys.arch) == (0x7F00_1234_5678, 39, 0xC000003E)
+    struct.pack_into("=iii4xiIQ", buffer, 0, 61, 0, -1, 4321, 0, (115 << 32) | 7)
+    queued = parse_siginfo(ctypes.addressof(buffer))
+    assert (queued.code, queued.pid, queued.value) == (-1, 4321, (115 << 32) | 7)

@@ -7,7 +7,7 @@ can be grepped against the uapi headers.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import NamedTuple
 
 from .actions import Action
@@ -205,7 +205,7 @@ _ALU_SYMBOLS = {
 }  # fmt: skip
 
 
-def describe(pc: int, insn: Instruction, name_of: dict[int, str] | None = None) -> str:
+def describe(pc: int, insn: Instruction, name_of: Mapping[int, str] | None = None) -> str:
     """Pseudo-C for one instruction, as seccomp-tools prints it."""
     code, jt, jf, k = insn
     cls = code & 0x07
@@ -250,16 +250,28 @@ def describe(pc: int, insn: Instruction, name_of: dict[int, str] | None = None) 
     return f"??? code {code:#x}"
 
 
-def disassemble(program: Sequence[Instruction], name_of: dict[int, str] | None = None) -> str:
+def disassemble(
+    program: Sequence[Instruction],
+    name_of: Mapping[int, str] | None = None,
+    *,
+    notes: Mapping[int, str] | None = None,
+    opaque: Container[int] = (),
+) -> str:
     """A listing in seccomp-tools' ``line CODE JT JF K`` form with pseudo-C beside it.
 
-    ``name_of`` maps syscall numbers to names shown in comparisons of ``sys_number``.
+    ``name_of`` maps syscall numbers to names shown in comparisons of ``sys_number``;
+    ``notes`` maps a pc to a ``# comment`` at the end of its line; at the pcs in
+    ``opaque`` (argument sub-programs) loads and comparisons are never syscall numbers.
     """
     lines = [" line  CODE  JT   JF      K", "================================="]
     loaded_nr = False
     for pc, insn in enumerate(program):
-        comment = describe(pc, insn, name_of if loaded_nr else None)
-        if insn.code & 0x07 == BPF_LD:
+        plain = pc in opaque
+        comment = describe(pc, insn, name_of if loaded_nr and not plain else None)
+        if insn.code & 0x07 == BPF_LD and not plain:
             loaded_nr = insn.code == BPF_LD | BPF_W | BPF_ABS and insn.k == SECCOMP_DATA_NR
-        lines.append(f" {pc:04d}: 0x{insn.code:02x} 0x{insn.jt:02x} 0x{insn.jf:02x} 0x{insn.k:08x}  {comment}")
+        line = f" {pc:04d}: 0x{insn.code:02x} 0x{insn.jt:02x} 0x{insn.jf:02x} 0x{insn.k:08x}  {comment}"
+        if notes and pc in notes:
+            line = f"{line:<64}# {notes[pc]}"
+        lines.append(line)
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from .actions import KILL_PROCESS, Action
 from .compiler import TREE, CompiledFilter, compile_allow_list
-from .groups import DEFAULT_GROUPS, GROUPS, method_name
+from .groups import DEFAULT_GROUPS, GROUPS, find_group, method_name
 from .policies import SyscallSandboxPolicy, policy_groups
 from .syscalls import check_names, numbers_of
 
@@ -37,8 +37,7 @@ class SeccompPolicyBuilder:
 
     def allow_group(self, group: str) -> SeccompPolicyBuilder:
         """Allow every syscall of the upstream group ``group`` (e.g. ``"FileSystem"``)."""
-        if group not in GROUPS:
-            raise ValueError(f"unknown capability group {group!r}; valid groups: {', '.join(GROUPS)}")
+        group = find_group(group)
         if group not in self.groups:
             self.groups.append(group)
         self._allowed.update(GROUPS[group])

@@ -53,7 +53,6 @@ from .bpf import (
     SECCOMP_DATA_IP,
     SECCOMP_DATA_NR,
     Instruction,
-    describe,
     disassemble,
     jump,
     pack,
@@ -63,7 +62,7 @@ from .bpf import (
 )
 from .errors import BpfError
 from .rules import ArgAnySet, ArgEq, ArgGe, ArgGt, ArgLt, ArgMaskedEq, ArgMatcher, ArgNe, Rule, rules_by_number
-from .syscalls import AUDIT_ARCH_X86_64, NAMES, X32_SYSCALL_BIT
+from .syscalls import AUDIT_ARCH_X86_64, NAMES, NUMBERS, X32_SYSCALL_BIT
 
 TREE = "tree"
 LINEAR = "linear"
@@ -112,22 +111,11 @@ class CompiledFilter:
         and the sub-programs' lines carry the rules they test (``args[0] == AF_NETLINK``).
         """
         if not self.subprograms:
-            return disassemble(self.program, dict(NAMES))
+            return disassemble(self.program, NAMES)
         inside = {pc for _name, start, end in self.subprograms for pc in range(start, end)}
-        numbers = {name: nr for nr, name in NAMES.items()}
-        checked = ", ".join(f"{name} ({numbers[name]})" for name in sorted(self.checked, key=numbers.__getitem__))
-        lines = [f"# argument-checked: {checked}", " line  CODE  JT   JF      K", "================================="]
-        loaded_nr = False
-        names = dict(NAMES)
-        for pc, insn in enumerate(self.program):
-            comment = describe(pc, insn, names if loaded_nr and pc not in inside else None)
-            if insn.code & 0x07 == BPF_LD and pc not in inside:
-                loaded_nr = insn.code == BPF_LD | BPF_W | BPF_ABS and insn.k == SECCOMP_DATA_NR
-            line = f" {pc:04d}: 0x{insn.code:02x} 0x{insn.jt:02x} 0x{insn.jf:02x} 0x{insn.k:08x}  {comment}"
-            if pc in self.notes:
-                line = f"{line:<64}# {self.notes[pc]}"
-            lines.append(line)
-        return "\n".join(lines)
+        checked = ", ".join(f"{name} ({NUMBERS[name]})" for name in sorted(self.checked, key=NUMBERS.__getitem__))
+        listing = disassemble(self.program, NAMES, notes=self.notes, opaque=inside)
+        return f"# argument-checked: {checked}\n{listing}"
 
     def __len__(self) -> int:
         return len(self.program)

@@ -13,7 +13,7 @@ from .syscalls import NUMBERS
 
 
 def _sorted(names: Iterable[str]) -> list[str]:
-    return sorted(set(names), key=lambda n: NUMBERS.get(n, 1 << 30))
+    return sorted(set(names), key=NUMBERS.__getitem__)
 
 
 def oci_profile(names: Iterable[str]) -> str:

@@ -62,6 +62,17 @@ def method_name(group: str) -> str:
     return "allow_" + re.sub(r"(?<!^)(?=[A-Z])", "_", group).lower()
 
 
+def find_group(name: str) -> str:
+    """The group called ``name``, in any case, with or without underscores (``file_system``).
+
+    Raises ValueError listing the valid groups.
+    """
+    for group in GROUPS:
+        if group.lower() == name.lower().replace("_", ""):
+            return group
+    raise ValueError(f"unknown capability group {name!r}; valid groups: {', '.join(GROUPS)}")
+
+
 def group_of(syscall: str) -> str | None:
     """The first group that allows ``syscall``, or None."""
     for group, names in GROUPS.items():

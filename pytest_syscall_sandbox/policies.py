@@ -69,11 +69,16 @@ def policy_syscalls(policy: SyscallSandboxPolicy) -> frozenset[str]:
     return frozenset(name for group in policy_groups(policy) for name in GROUPS[group])
 
 
+def policy_key(name: str) -> str:
+    """How policy and role names compare: any case, ``-`` as ``_``, spaces around ignored."""
+    return name.strip().upper().replace("-", "_")
+
+
 def get_policy(name: str | SyscallSandboxPolicy) -> SyscallSandboxPolicy:
     """Look a policy up by name, case-insensitively; raise :class:`UnknownPolicyError`."""
     if isinstance(name, SyscallSandboxPolicy):
         return name
-    key = str(name).strip().upper().replace("-", "_")
+    key = policy_key(str(name))
     if key in SyscallSandboxPolicy.__members__:
         return SyscallSandboxPolicy[key]
     if key in ALIASES:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import SandboxError, UnknownPolicyError
-from .groups import GROUPS
-from .policies import SyscallSandboxPolicy, get_policy, policy_groups, policy_syscalls
+from .groups import GROUPS, find_group
+from .policies import SyscallSandboxPolicy, get_policy, policy_groups, policy_key, policy_syscalls
 from .profiles import PROFILES, SANDBOX_RS, Profile
 from .syscalls import check_names
 
@@ -131,7 +131,7 @@ class RoleRegistry:
         self._roles.update((name, _profile(profile)) for name, profile in PROFILES.items())
 
     def __contains__(self, name: str) -> bool:
-        return self._key(name) in self._roles
+        return policy_key(name) in self._roles
 
     def names(self) -> list[str]:
         """All role names, built-in first."""
@@ -141,13 +141,9 @@ class RoleRegistry:
         """All roles."""
         return list(self._roles.values())
 
-    @staticmethod
-    def _key(name: str) -> str:
-        return name.strip().upper().replace("-", "_")
-
     def get(self, name: str) -> Role:
         """The role called ``name`` (any case); :class:`UnknownPolicyError` lists the valid ones."""
-        key = self._key(name)
+        key = policy_key(name)
         if key in self._roles:
             return self._roles[key]
         try:
@@ -157,7 +153,7 @@ class RoleRegistry:
 
     def define(self, name: str, definition: str, description: str = "") -> Role:
         """Add (or replace) the custom role ``name`` built from ``definition``."""
-        key = self._key(name)
+        key = policy_key(name)
         if not key or not key.replace("_", "").isalnum():
             raise RoleDefinitionError(f"custom role name {name!r} must be letters, digits and underscores")
         if key in self._roles and self._roles[key].origin != CUSTOM:
@@ -186,7 +182,7 @@ class RoleRegistry:
                 continue
             try:
                 if body.startswith("@"):
-                    group = self._group(body[1:])
+                    group = find_group(body[1:])
                     names: Iterable[str] = GROUPS[group]
                     if sign == "+":
                         groups.append(group)
@@ -207,14 +203,7 @@ class RoleRegistry:
         return allowed, groups, harden
 
     def _looks_like_role(self, body: str) -> bool:
-        return body.isupper() or self._key(body) in self._roles
-
-    @staticmethod
-    def _group(name: str) -> str:
-        for group in GROUPS:
-            if group.lower() == name.lower().replace("_", ""):
-                return group
-        raise ValueError(f"unknown capability group {name!r}; valid groups: {', '.join(GROUPS)}")
+        return body.isupper() or policy_key(body) in self._roles
 
 
 def parse_role_lines(text: str) -> dict[str, str]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import threading
+from typing import TYPE_CHECKING
 
 from ._install import install_filter, kernel_thread_name, raw_syscall
 from ._signals import SigInfo, install_handler
@@ -21,6 +23,9 @@ from .hardening import allow_list_filter
 from .policies import SyscallSandboxPolicy
 from .support import unsupported_reason
 from .syscalls import get_linux_syscall_name, syscall_number
+
+if TYPE_CHECKING:
+    from .roles import RoleRegistry
 
 logger = logging.getLogger("pytest_syscall_sandbox")
 logger.addHandler(logging.NullHandler())
@@ -68,7 +73,7 @@ def setup_syscall_sandbox(log_syscall_violation_before_terminating: bool) -> boo
         if unsupported_reason() is not None:
             return False
         if log_syscall_violation_before_terminating:
-            install_handler(31, _debug_handler)  # SIGSYS
+            install_handler(signal.SIGSYS, _debug_handler)
             _state["action"] = SyscallSandboxAction.INVOKE_SIGNAL_HANDLER
         else:
             _state["action"] = SyscallSandboxAction.KILL_PROCESS
@@ -87,13 +92,18 @@ def set_syscall_sandbox_policy(policy: SyscallSandboxPolicy | str) -> None:
     sandbox-rs profiles too). Filters stack: a thread that already has one keeps
     it, so a later policy can only take syscalls away.
     """
-    from .roles import RoleRegistry
-
-    role = RoleRegistry().get(policy.name if isinstance(policy, SyscallSandboxPolicy) else policy)
+    role = _builtin_roles().get(policy.name if isinstance(policy, SyscallSandboxPolicy) else policy)
     action = _state.get("action")
     if action is None:
         return
     install_allow_list(role.allowed, action.action)
+
+
+@functools.cache
+def _builtin_roles() -> RoleRegistry:
+    from .roles import RoleRegistry
+
+    return RoleRegistry()
 
 
 def test_disallowed_sandbox_call() -> bool:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pytest_syscall_sandbox.roles import RoleRegistry
+
 WORK = """
 import os
 import pytest
@@ -221,3 +223,23 @@ def test_without_pytests_warnings_plugin_nothing_is_replayed(pytester: pytest.Py
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:warnings")
     result.assert_outcomes(passed=1)
     assert "kept to the child" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_syscall_the_table_lacks_is_a_gap_but_stays_out_of_the_exports(pytester: pytest.Pytester) -> None:
+    """Number 500 has no name: it is reported, but no allow-list can name it."""
+    pytester.makepyfile(
+        """
+        import ctypes
+        import pytest
+
+        @pytest.mark.sandbox("NET", mode="audit")
+        def test_unnamed():
+            assert ctypes.CDLL(None, use_errno=True).syscall(500) == -1  # ENOSYS, once it is let through
+        """
+    )
+    result = pytester.runpytest_subprocess("--sandbox-export=out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["NET: 1 missing: [*]unknown[*]"])
+    registry = RoleRegistry()
+    name, _, terms = (pytester.path / "out" / "NET.fixed.role.ini").read_text().partition(" = ")
+    assert registry.define(name, terms).allowed == registry.get("NET").allowed

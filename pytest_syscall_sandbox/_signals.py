@@ -81,12 +81,24 @@ def install_handler(signum: int, handler: Handler, *, flags: int = 0) -> None:
     """
 
     def trampoline(_signo: int, info: int | None, _context: int | None) -> None:
-        frame = sys._getframe(1) if _has_caller() else None
-        handler(parse_siginfo(info or 0), frame)
+        handler(parse_siginfo(info or 0), interrupted_frame())
 
+    register_trampoline(signum, trampoline, flags)
+
+
+def register_trampoline(signum: int, trampoline: Callable[[int, Any, Any], None], flags: int) -> None:
+    """``sigaction(signum)`` with SA_SIGINFO to ``trampoline(signo, siginfo*, ucontext*)``, kept alive."""
     callback = _CALLBACK(trampoline)
     set_action(signum, ctypes.cast(callback, ctypes.c_void_p).value or 0, SA_SIGINFO | flags)
     _keep[signum] = callback
+
+
+def interrupted_frame() -> FrameType | None:
+    """In a trampoline: the Python frame the signal interrupted (None if it came outside Python)."""
+    try:
+        return sys._getframe(2)
+    except ValueError:
+        return None
 
 
 def set_action(signum: int, address: int, flags: int) -> None:
@@ -98,11 +110,3 @@ def set_action(signum: int, address: int, flags: int) -> None:
     action.sa_flags = flags
     if _sigaction(signum, ctypes.byref(action), None) != 0:
         raise OSError(ctypes.get_errno(), f"sigaction({signum}) failed")
-
-
-def _has_caller() -> bool:
-    try:
-        sys._getframe(2)
-    except ValueError:
-        return False
-    return True

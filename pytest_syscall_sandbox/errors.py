@@ -9,11 +9,8 @@ class SandboxError(Exception):
     """Base class of every error raised by pytest-syscall-sandbox."""
 
 
-def _choices(valid: Iterable[str], limit: int = 0) -> str:
-    names = sorted(valid)
-    if limit and len(names) > limit:
-        return ", ".join(names[:limit]) + f", ... ({len(names)} in all)"
-    return ", ".join(names)
+def _choices(valid: Iterable[str]) -> str:
+    return ", ".join(sorted(valid))
 
 
 class UnknownSyscallError(SandboxError, ValueError):

@@ -242,8 +242,6 @@ class KernelProbe:
 
     implemented: frozenset[int]
     assumed: frozenset[int]
-    #: Numbers whose call killed or stalled the probe child (so: implemented).
-    fatal: frozenset[int] = frozenset()
 
 
 def _probe_child(start: int, out_fd: int) -> None:  # pragma: no cover - runs in a forked child
@@ -337,7 +335,7 @@ def probe_kernel(timeout: float = 20.0) -> Optional[KernelProbe]:
         return None
     implemented = frozenset(nr for nr in range(PROBE_LIMIT) if statuses[nr : nr + 1] != _ABSENT)
     assumed = frozenset(nr for nr in range(PROBE_LIMIT) if statuses[nr : nr + 1] == _SKIPPED)
-    return KernelProbe(implemented, assumed, frozenset(fatal))
+    return KernelProbe(implemented, assumed)
 
 
 # --------------------------------------------------------------------------- findings

@@ -16,7 +16,6 @@ This module reuses :mod:`.._signals`' sigaction binding; only the trampoline dif
 from __future__ import annotations
 
 import ctypes
-import sys
 from collections.abc import Callable
 from types import FrameType
 
@@ -31,8 +30,6 @@ _MASK64 = (1 << 64) - 1
 #: Made once: ``c_uint64 * 23`` inside a handler would build a new ctypes type (malloc).
 _Gregs = ctypes.c_uint64 * _NGREG
 _SIG_DFL = 0
-
-_keep: dict[int, object] = {}
 
 
 class Registers:
@@ -68,15 +65,9 @@ def install_context_handler(signum: int, handler: ContextHandler, *, flags: int 
     """Run ``handler(siginfo, registers, interrupted_frame)`` when ``signum`` arrives."""
 
     def trampoline(_signo: int, info: int | None, context: int | None) -> None:
-        try:
-            frame: FrameType | None = sys._getframe(1)
-        except ValueError:
-            frame = None
-        handler(parse_siginfo(info or 0), Registers(context) if context else None, frame)
+        handler(parse_siginfo(info or 0), Registers(context) if context else None, _signals.interrupted_frame())
 
-    callback = _signals._CALLBACK(trampoline)
-    _signals.set_action(signum, ctypes.cast(callback, ctypes.c_void_p).value or 0, _signals.SA_SIGINFO | flags)
-    _keep[signum] = callback
+    _signals.register_trampoline(signum, trampoline, flags)
 
 
 def set_default(signum: int) -> None:

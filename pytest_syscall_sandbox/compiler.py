@@ -340,6 +340,16 @@ def _runs(rules: Mapping[int, _Verdict], default: Action) -> list[tuple[int, _Ve
     return runs
 
 
+def _skip(op: int, k: int, length: int, *, when: bool) -> list[Instruction]:
+    """Compare A with ``k`` (``op``: BPF_JEQ, BPF_JGE, ...) and skip the next ``length``
+    instructions when the comparison comes out ``when``: a conditional jump where
+    8 bits reach, else a conditional hop onto an unconditional ``JA`` (32 bits)."""
+    test = BPF_JMP | op | BPF_K
+    if length <= _MAX_JUMP:
+        return [jump(test, k, length, 0) if when else jump(test, k, 0, length)]
+    return [jump(test, k, 0, 1) if when else jump(test, k, 1, 0), stmt(BPF_JMP | BPF_JA, length)]
+
+
 def _tree(runs: Sequence[tuple[int, _Verdict]]) -> tuple[_Code, int]:
     """Emit the search tree for ``runs``; returns (code, comparisons)."""
     if len(runs) == 1:
@@ -347,15 +357,7 @@ def _tree(runs: Sequence[tuple[int, _Verdict]]) -> tuple[_Code, int]:
     mid = len(runs) // 2
     left, left_cmp = _tree(runs[:mid])
     right, right_cmp = _tree(runs[mid:])
-    boundary = runs[mid][0]
-    if len(left) <= _MAX_JUMP:
-        head = [jump(BPF_JMP | BPF_JGE | BPF_K, boundary, len(left), 0)]  # A >= boundary: right
-    else:
-        head = [
-            jump(BPF_JMP | BPF_JGE | BPF_K, boundary, 0, 1),
-            stmt(BPF_JMP | BPF_JA, len(left)),  # long jump over the left subtree
-        ]
-    code = _Code(head)
+    code = _Code(_skip(BPF_JGE, runs[mid][0], len(left), when=True))  # A >= boundary: right
     code.extend(left)
     code.extend(right)
     return code, left_cmp + right_cmp + 1
@@ -365,10 +367,7 @@ def _linear(verdicts: Mapping[int, _Verdict], default: Action) -> _Code:
     code = _Code()
     for nr in sorted(verdicts):
         leaf = _leaf(verdicts[nr])
-        if len(leaf) <= _MAX_JUMP:
-            code.extend(_Code([jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, len(leaf))]))
-        else:
-            code.extend(_Code([jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 1, 0), stmt(BPF_JMP | BPF_JA, len(leaf))]))
+        code.extend(_Code(_skip(BPF_JEQ, nr, len(leaf), when=False)))  # A != nr: past its leaf
         code.extend(leaf)
     code.extend(_Code([ret(default)]))
     return code

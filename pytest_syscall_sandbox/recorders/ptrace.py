@@ -88,7 +88,7 @@ from .._signals import SA_RESTART, SigInfo, install_handler
 from ..actions import TRACE, Action
 from ..record import TrapRecord
 from ..sandbox import thread_get_internal_name
-from ..syscalls import get_linux_syscall_name
+from ..syscalls import get_linux_syscall_name, syscall_number
 from . import _channel
 from ._child import (
     FORK_FAMILY,
@@ -124,9 +124,9 @@ PTRACE_EVENT_SECCOMP = 7
 PTRACE_EVENT_STOP = 128
 WALL = 0x40000000  # __WALL: threads and clone children too
 SI_QUEUE = -1
-NR_RT_TGSIGQUEUEINFO = 297
-NR_TGKILL = 234
-NR_KCMP = 312
+NR_RT_TGSIGQUEUEINFO = syscall_number("rt_tgsigqueueinfo")
+NR_TGKILL = syscall_number("tgkill")
+NR_KCMP = syscall_number("kcmp")
 KCMP_VM = 1
 OPTIONS = (
     PTRACE_O_TRACESYSGOOD

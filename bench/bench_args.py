@@ -42,12 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tabulate import tabulate
 
-from pytest_syscall_sandbox._install import install_filter
-from pytest_syscall_sandbox.actions import ERRNO
-from pytest_syscall_sandbox.bpf import Instruction
-from pytest_syscall_sandbox.hardening import allow_list_filter
-from pytest_syscall_sandbox.profiles import PROFILES
-from pytest_syscall_sandbox.support import unsupported_reason
+from pytest_syscall_sandbox.engine.bpf import Instruction
+from pytest_syscall_sandbox.engine.install import install_filter
+from pytest_syscall_sandbox.kernel.actions import ERRNO
+from pytest_syscall_sandbox.kernel.support import unsupported_reason
+from pytest_syscall_sandbox.roles.profiles import PROFILES
+from pytest_syscall_sandbox.sandbox import allow_list_filter
 
 ROLE = "NETWORK"
 CASES = {

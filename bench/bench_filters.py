@@ -33,14 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tabulate import tabulate
 
 from pytest_syscall_sandbox import SyscallSandboxPolicy, policy_syscalls
-from pytest_syscall_sandbox._install import install_filter
-from pytest_syscall_sandbox.actions import TRAP
-from pytest_syscall_sandbox.bpf import Instruction
-from pytest_syscall_sandbox.builder import build_policy_filter
-from pytest_syscall_sandbox.compiler import compile_allow_list
-from pytest_syscall_sandbox.emulator import SeccompData, emulate
-from pytest_syscall_sandbox.support import unsupported_reason
-from pytest_syscall_sandbox.syscalls import NAMES, NUMBERS
+from pytest_syscall_sandbox.engine.bpf import Instruction
+from pytest_syscall_sandbox.engine.compiler import compile_allow_list
+from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.engine.install import install_filter
+from pytest_syscall_sandbox.kernel.actions import TRAP
+from pytest_syscall_sandbox.kernel.support import unsupported_reason
+from pytest_syscall_sandbox.kernel.syscalls import NAMES, NUMBERS
+from pytest_syscall_sandbox.roles.builder import build_policy_filter
 
 _NS = struct.Struct("=q")
 

@@ -404,7 +404,7 @@ def fork_floor_ms(env: dict[str, str], samples: int = 200) -> float:
     code = textwrap.dedent(
         f"""
         import os, statistics, time
-        import pytest, pytest_syscall_sandbox.session
+        import pytest, pytest_syscall_sandbox.plugin.session
         out = []
         for _ in range({samples}):
             t = time.perf_counter()

@@ -9,16 +9,16 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
-from . import lint as lint_command
-from .actions import SyscallSandboxAction
-from .compiler import LAYOUTS, TREE, compile_allow_list
+from .engine.compiler import LAYOUTS, TREE, compile_allow_list
 from .errors import SandboxError
-from .groups import GROUPS
-from .hardening import allow_list_filter
-from .policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_syscalls
-from .profiles import PROFILES, SANDBOX_RS
-from .roles import BITCOIN_CORE, BUILTIN_ORIGINS, RoleRegistry
-from .syscalls import NAMES, numbers_of, resolve
+from .kernel.actions import SyscallSandboxAction
+from .kernel.syscalls import NAMES, numbers_of, resolve
+from .lint import lint as lint_command
+from .roles.groups import GROUPS
+from .roles.policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_syscalls
+from .roles.profiles import PROFILES, SANDBOX_RS
+from .roles.registry import BITCOIN_CORE, BUILTIN_ORIGINS, RoleRegistry
+from .sandbox import allow_list_filter
 
 _MODES = [a.value for a in SyscallSandboxAction]
 ALL_ORIGINS = "all"

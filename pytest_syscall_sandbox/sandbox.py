@@ -12,44 +12,44 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from ._install import install_filter, kernel_thread_name, raw_syscall
-from ._signals import SigInfo, install_handler
-from .actions import Action, SyscallSandboxAction
-from .compiler import CompiledFilter
+from .engine.compiler import CompiledFilter, compile_allow_list
+from .engine.install import install_filter
 from .errors import SandboxAlreadySetUpError
-from .hardening import allow_list_filter
-from .policies import SyscallSandboxPolicy
-from .support import unsupported_reason
-from .syscalls import get_linux_syscall_name, syscall_number
+from .kernel.actions import Action, SyscallSandboxAction
+from .kernel.calls import raw_syscall
+from .kernel.naming import thread_get_internal_name, violation_message
+from .kernel.signals import SigInfo, install_handler
+from .kernel.support import unsupported_reason
+from .kernel.syscalls import numbers_of, syscall_number
+from .roles.hardening import explain, rules_for
+from .roles.policies import SyscallSandboxPolicy
 
 if TYPE_CHECKING:
-    from .roles import RoleRegistry
+    from .roles.registry import RoleRegistry
+
+__all__ = [
+    "allow_list_filter",
+    "explain_refusal",
+    "install_allow_list",
+    "install_prepared",
+    "prepare_allow_list",
+    "sandbox_action",
+    "set_syscall_sandbox_policy",
+    "setup_syscall_sandbox",
+    "test_disallowed_sandbox_call",
+    "thread_get_internal_name",
+    "violation_message",
+]
 
 logger = logging.getLogger("pytest_syscall_sandbox")
 logger.addHandler(logging.NullHandler())
 
-UNNAMED = "*unnamed*"
 _NR_GETGROUPS = syscall_number("getgroups")
 _state: dict[str, SyscallSandboxAction] = {}
 _setup_lock = threading.Lock()
-
-
-def thread_get_internal_name() -> str:
-    """The calling thread's name: Python's, else the kernel's ``comm``, else ``*unnamed*``."""
-    thread = threading._active.get(threading.get_ident())  # type: ignore[attr-defined]
-    if thread is not None:
-        return str(thread.name)
-    return kernel_thread_name() or UNNAMED
-
-
-def violation_message(nr: int, thread: str) -> str:
-    """Upstream's log line for a disallowed syscall."""
-    return (
-        f'ERROR: The syscall "{get_linux_syscall_name(nr)}" (syscall number {nr}) is not allowed '
-        f'by the syscall sandbox in thread "{thread}". Please report.'
-    )
 
 
 def _debug_handler(info: SigInfo, _frame: object) -> None:
@@ -101,7 +101,7 @@ def set_syscall_sandbox_policy(policy: SyscallSandboxPolicy | str) -> None:
 
 @functools.cache
 def _builtin_roles() -> RoleRegistry:
-    from .roles import RoleRegistry
+    from .roles.registry import RoleRegistry
 
     return RoleRegistry()
 
@@ -125,7 +125,7 @@ def install_allow_list(
 ) -> None:
     """Install a filter on the calling thread that allows ``names`` and answers the rest with ``action``.
 
-    With ``harden`` the hardening set (:mod:`.hardening`) is compiled in for the
+    With ``harden`` the hardening set (:mod:`.roles.hardening`) is compiled in for the
     allowed syscalls it covers: namespace flags of ``clone``, netlink and raw
     ``socket``, terminal-injection ``ioctl`` fail with EPERM (or ``harden_action``,
     e.g. the recorder's action so that an audit records them), and ``clone3`` with
@@ -158,3 +158,26 @@ def prepare_allow_list(
 def install_prepared(compiled: CompiledFilter) -> None:
     """Install a filter made by :func:`prepare_allow_list` on the calling thread."""
     install_filter(compiled.program, packed=compiled.packed())
+
+
+def allow_list_filter(
+    names: Collection[str],
+    action: Action,
+    *,
+    trusted_ip: int | None = None,
+    harden: bool = False,
+    harden_action: Action | None = None,
+) -> CompiledFilter:
+    """The filter :func:`install_allow_list` installs (pure: nothing is installed).
+
+    ``names`` run, everything else gets ``action``; with ``harden`` the hardening
+    rules (:mod:`.roles.hardening`) of the allowed syscalls are compiled in, refusing with ``harden_action``
+    when given (see :func:`rules_for`), else with ERRNO(EPERM).
+    """
+    rules = rules_for(names, refusal=harden_action) if harden else ()
+    return compile_allow_list(numbers_of(names), action, trusted_ip=trusted_ip, arg_rules=rules)
+
+
+def explain_refusal(nr: int, args: tuple[int, ...], allowed: frozenset[str]) -> str:
+    """Why the hardening set refuses this call of a role allowing ``allowed`` ('' if it does not)."""
+    return explain(nr, args, allowed=allowed) or ""

@@ -1,25 +1,66 @@
-"""The layering the README promises: the core imports no pytest; the plugin and the
-recorders import no module that builds, checks or installs BPF (they reach filters only
-through :mod:`pytest_syscall_sandbox.sandbox`'s prepared, opaque ones).
+"""The layering the README's "Layout" promises, read from the source and followed transitively.
 
-Read from the source: direct imports (``.x``, ``..x`` and ``pytest_syscall_sandbox.x``
-alike); imports under ``if TYPE_CHECKING:`` do not count, they are names for the type
-checker, not code that runs.
+The package's folders are its layers. What a module *loads* counts, through any chain
+of imports, including imports inside functions (they load when called); imports under
+``if TYPE_CHECKING:`` do not (names for the type checker, not code that runs). The
+package's ``__init__`` imports nothing eagerly (its API is loaded on first use), so
+loading any one module loads only what the closure below finds.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_syscall_sandbox"
-PLUGIN = ("plugin", "hookspecs", "settings", "session", "child_results", "report", "export")
-CORE = tuple(sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in PLUGIN))
-RECORDERS = tuple(sorted(p.stem for p in (PACKAGE / "recorders").glob("*.py")))
-#: What builds, checks, runs or installs BPF programs.
-BPF = {"bpf", "compiler", "emulator", "builder", "rules", "_install"}
+NAME = PACKAGE.name
+FOLDERS = ("kernel", "engine", "roles", "lint", "recorders", "reports", "plugin")
+#: Layer -> the layers its modules may load (itself included), through any chain.
+MAY_LOAD: dict[str, frozenset[str]] = {
+    "errors": frozenset({"errors"}),
+    "kernel": frozenset({"kernel", "errors"}),
+    "engine": frozenset({"engine", "kernel", "errors"}),
+    "roles": frozenset({"roles", "engine", "kernel", "errors"}),
+    "lint": frozenset({"lint", "roles", "kernel", "errors"}),
+    "recorders": frozenset({"recorders", "kernel", "errors"}),
+    "reports": frozenset({"reports", "recorders", "roles", "kernel", "errors"}),
+    "sandbox": frozenset({"sandbox", "engine", "roles", "kernel", "errors"}),
+    # the engine only through the sandbox facade (its own test below)
+    "plugin": frozenset((*FOLDERS, "sandbox", "errors", "__init__")),
+    "cli": frozenset((*FOLDERS, "sandbox", "errors", "cli", "__init__")) - {"plugin"},
+    "__main__": frozenset((*FOLDERS, "sandbox", "errors", "cli", "__main__", "__init__")) - {"plugin"},
+    "__init__": frozenset({"__init__"}),
+}
+#: Every import of a submodule runs the package's ``__init__`` first; it loads nothing of the
+#: package itself (checked below), so every layer may.
+MAY_LOAD = {name: layers | {"__init__"} for name, layers in MAY_LOAD.items()}
+PYTEST = frozenset({"pytest", "_pytest", "pluggy"})
+#: The one way from the plugin to the engine: the prepared, opaque filters of :mod:`.sandbox`.
+FACADE = f"{NAME}.sandbox"
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def layer(module: str) -> str:
+    """``kernel`` for ``pkg.kernel.calls``; ``sandbox`` for ``pkg.sandbox``; ``__init__`` for ``pkg``."""
+    parts = module.split(".")[1:]
+    return parts[0] if parts else "__init__"
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -29,13 +70,20 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def runtime_imports(path: Path) -> set[str]:
-    """Top-level names of other packages' imports, and ``.x`` for the package's module ``x``.
-
-    Relative imports from ``recorders/`` name ``..x`` for a package module and ``.x``
-    for a sibling; both come out as ``.x`` (the two name sets do not overlap).
-    """
+def direct_loads(path: Path, module: str) -> set[str]:
+    """Package modules and other top-level packages that ``module`` imports when it runs."""
+    is_package = path.name == "__init__.py"
+    here = module if is_package else module.rpartition(".")[0]
     found: set[str] = set()
+
+    def add(target: str) -> None:
+        if target.split(".")[0] != NAME:
+            found.add(target.split(".")[0])
+            return
+        parts = target.split(".")
+        for end in range(1, len(parts) + 1):  # a module loads its parent packages first
+            if ".".join(parts[:end]) in MODULES:
+                found.add(".".join(parts[:end]))
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
@@ -43,63 +91,103 @@ def runtime_imports(path: Path) -> set[str]:
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            found.update(_absolute(alias.name) for alias in node.names)
+            for alias in node.names:
+                add(alias.name)
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module:
-                name = _absolute(node.module)
-                if name == PACKAGE.name:  # from pytest_syscall_sandbox import x
-                    found.update("." + alias.name for alias in node.names)
-                else:
-                    found.add(name)
-            elif node.module:
-                found.add("." + node.module.split(".")[0])
+            if node.level:
+                base = here.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
             else:
-                found.update("." + alias.name for alias in node.names)
+                target = node.module or ""
+            add(target)
+            for alias in node.names:  # from .x import y: y may itself be a module
+                if f"{target}.{alias.name}" in MODULES:
+                    add(f"{target}.{alias.name}")
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(ast.parse(path.read_text(encoding="utf-8")))
+    found.discard(module)
     return found
 
 
-def _absolute(dotted: str) -> str:
-    """``pytest_syscall_sandbox.x.y`` -> ``.x``; any other ``a.b`` -> ``a``."""
-    parts = dotted.split(".")
-    if parts[0] == PACKAGE.name and len(parts) > 1:
-        return "." + parts[1]
-    return parts[0]
+@functools.cache
+def _direct(module: str) -> frozenset[str]:
+    return frozenset(direct_loads(MODULES[module], module))
 
 
-def test_the_lists_cover_the_package() -> None:
-    assert set(PLUGIN) <= {p.stem for p in PACKAGE.glob("*.py")}
-    assert {"bpf", "compiler", "sandbox", "syscalls"} <= set(CORE)
+def closure(module: str, *, stop_at: frozenset[str] = frozenset()) -> set[str]:
+    """Everything loading ``module`` loads, through any chain; ``stop_at`` modules are not followed."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        for target in _direct(current):
+            if target not in seen:
+                seen.add(target)
+                if target in MODULES and target not in stop_at:
+                    todo.append(target)
+    return seen
 
 
-@pytest.mark.parametrize("module", CORE)
-def test_the_core_needs_no_pytest(module: str) -> None:
-    imports = runtime_imports(PACKAGE / f"{module}.py")
-    assert not {"pytest", "_pytest", "pluggy"} & imports
-    assert not {"." + name for name in PLUGIN} & imports
+def test_every_module_sits_in_a_layer() -> None:
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == {"__init__", "__main__", "cli", "errors", "sandbox"}
+    assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(FOLDERS)
+    assert {layer(m) for m in MODULES} <= set(MAY_LOAD)
 
 
-@pytest.mark.parametrize("path", [f"{m}.py" for m in PLUGIN] + [f"recorders/{m}.py" for m in RECORDERS])
-def test_the_plugin_and_the_recorders_never_see_bpf(path: str) -> None:
-    imports = runtime_imports(PACKAGE / path)
-    assert not {"." + name for name in BPF} & imports
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_each_module_loads_only_the_layers_below_it(module: str) -> None:
+    loaded = {target for target in closure(module) if target.startswith(NAME)}
+    outside = sorted(t for t in loaded if layer(t) not in MAY_LOAD[layer(module)])
+    assert not outside, f"{module} ({layer(module)}) loads {outside}"
 
 
-def test_the_import_reader_sees_what_it_must(tmp_path: Path) -> None:
-    """The reader itself: relative, absolute and TYPE_CHECKING imports."""
-    imports = runtime_imports(PACKAGE / "session.py")
-    assert {"pytest", ".sandbox", ".recorders", ".child_results"} <= imports
-    assert ".compiler" not in imports  # imported only for the type checker
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer(m) != "plugin"))
+def test_only_the_plugin_loads_pytest(module: str) -> None:
+    assert not PYTEST & closure(module)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer(m) == "plugin"))
+def test_the_plugin_reaches_the_engine_only_through_the_sandbox_facade(module: str) -> None:
+    engine = {t for t in closure(module, stop_at=frozenset({FACADE})) if layer(t) == "engine"}
+    assert not engine, f"{module} loads {sorted(engine)} other than through {FACADE}"
+
+
+def test_loading_a_recorder_or_the_plugin_entry_really_loads_no_bpf() -> None:
+    """What Python does, not only what the reader says: import them in a fresh interpreter."""
+    code = (
+        "import sys\n"
+        f"import {NAME}.recorders.ptrace, {NAME}.recorders.sigsys, {NAME}.plugin.hooks\n"
+        f"print(' '.join(sorted(m for m in sys.modules if m.startswith('{NAME}.engine'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split() == []
+
+
+def test_the_package_init_loads_nothing_of_the_package() -> None:
+    assert closure(NAME) <= {"__future__", "importlib", "typing"}
+
+
+def test_the_reader_sees_what_it_must(tmp_path: Path) -> None:
+    """The reader itself: relative and absolute, lazy and TYPE_CHECKING imports."""
     sample = tmp_path / "sample.py"
     sample.write_text(
-        "import pytest_syscall_sandbox.bpf\n"
-        "from pytest_syscall_sandbox.compiler import compile_allow_list\n"
-        "from pytest_syscall_sandbox import emulator\n"
-        "from ..rules import Rule\n"
+        "from typing import TYPE_CHECKING\n"
+        f"import {NAME}.engine.bpf\n"
+        f"from {NAME}.engine.compiler import compile_allow_list\n"
+        f"from {NAME}.engine import emulator\n"
+        "from ..engine.rules import Rule\n"
+        "if TYPE_CHECKING:\n"
+        "    from ..lint import drift\n"
         "def later():\n"
-        "    from . import _install\n"
+        "    from ..kernel import calls\n"
     )
-    assert runtime_imports(sample) == {".bpf", ".compiler", ".emulator", ".rules", "._install"}
+    loads = direct_loads(sample, f"{NAME}.plugin.sample")
+    engine = {f"{NAME}.engine.{m}" for m in ("bpf", "compiler", "emulator", "rules")}
+    kernel = {f"{NAME}.kernel", f"{NAME}.kernel.calls"}
+    assert loads == {"typing", NAME, f"{NAME}.engine"} | engine | kernel
+    assert f"{NAME}.engine.compiler" in closure(f"{NAME}.sandbox")
+    assert f"{NAME}.engine.compiler" not in closure(f"{NAME}.plugin.session", stop_at=frozenset({FACADE}))

@@ -15,10 +15,10 @@ import threading
 from types import FrameType
 from typing import NoReturn
 
-from ..record import HARNESS
-from ..sandbox import violation_message
-from ..syscalls import numbers_of
+from ..kernel.naming import violation_message
+from ..kernel.syscalls import numbers_of
 from ._sigcontext import set_default
+from .record import HARNESS
 
 #: Frames kept in a record's stack (innermost last).
 STACK_LIMIT = 30

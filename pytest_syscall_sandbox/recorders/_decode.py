@@ -14,7 +14,7 @@ import ctypes
 import os
 from typing import Any
 
-from ..syscalls import get_linux_syscall_name
+from ..kernel.syscalls import get_linux_syscall_name
 
 try:
     from ptrace.func_call import FunctionCallOptions

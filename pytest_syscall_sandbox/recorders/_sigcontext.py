@@ -1,6 +1,6 @@
 """SA_SIGINFO handlers that also see the interrupted registers (x86-64 ``ucontext_t``).
 
-:func:`.._signals.install_handler` hands its handler the siginfo and the interrupted
+:func:`..kernel.signals.install_handler` hands its handler the siginfo and the interrupted
 Python frame but drops the third argument of an SA_SIGINFO handler, the
 ``ucontext_t *``. The SIGSYS recorder needs it: the syscall's arguments are in the
 saved registers, and the value left in RAX when the handler returns is what the
@@ -10,7 +10,7 @@ and skips the call; seccomp(2)). glibc's x86-64 layout::
     ucontext_t: uc_flags (8) uc_link (8) uc_stack (24) uc_mcontext.gregs[23] (8 each) ...
     gregs: R8 R9 R10 R11 R12 R13 R14 R15 RDI RSI RBP RBX RDX RAX RCX RSP RIP ...
 
-This module reuses :mod:`.._signals`' sigaction binding; only the trampoline differs.
+This module reuses :mod:`..kernel.signals`' sigaction binding; only the trampoline differs.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import ctypes
 from collections.abc import Callable
 from types import FrameType
 
-from .. import _signals
-from .._signals import SigInfo, parse_siginfo
+from ..kernel import signals as _signals
+from ..kernel.signals import SigInfo, parse_siginfo
 
 _GREGS_OFFSET = 40
 _NGREG = 23

@@ -2,7 +2,7 @@
 
 A recorder decides what a disallowed syscall's filter verdict is (TRACE for the
 ptrace supervisor, TRAP for the SIGSYS handler) and collects one
-:class:`~pytest_syscall_sandbox.record.TrapRecord` per trapped syscall of a forked
+:class:`~pytest_syscall_sandbox.recorders.record.TrapRecord` per trapped syscall of a forked
 child and of everything that child starts. The plugin drives it like this::
 
     session = recorder.start(context)        # parent, before fork: pipes etc.
@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..actions import Action
-from ..record import TrapRecord
+from ..kernel.actions import Action
+from .record import TrapRecord
 
 
 @dataclass
@@ -72,7 +72,7 @@ class RecorderSession(Protocol):
     action: Action
     #: Pass to the compiler with the action (``compile_allow_list(..., session.action,
     #: trusted_ip=session.trusted_ip)``): the sigsys recorder in ``audit`` mode re-issues
-    #: trapped calls from this one instruction (see :mod:`.._trampoline`); None otherwise.
+    #: trapped calls from this one instruction (see :mod:`..kernel.trampoline`); None otherwise.
     trusted_ip: int | None
     #: Syscalls the filter must allow whatever the role says, for the recorder itself.
     needs: frozenset[str]

@@ -84,11 +84,10 @@ from ptrace import PtraceError
 from ptrace.binding import ptrace_getregs, ptrace_setregs
 from ptrace.binding.func import ptrace as _ptrace
 
-from .._signals import SA_RESTART, SigInfo, install_handler
-from ..actions import TRACE, Action
-from ..record import TrapRecord
-from ..sandbox import thread_get_internal_name
-from ..syscalls import get_linux_syscall_name, syscall_number
+from ..kernel.actions import TRACE, Action
+from ..kernel.naming import thread_get_internal_name
+from ..kernel.signals import SA_RESTART, SigInfo, install_handler
+from ..kernel.syscalls import get_linux_syscall_name, syscall_number
 from . import _channel
 from ._child import (
     FORK_FAMILY,
@@ -104,6 +103,7 @@ from ._child import (
 from ._decode import ProcessMemory, decode_call
 from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, open_pidfd, reap_within
 from .base import ChildContext, ChildOutcome
+from .record import TrapRecord
 
 PTRACE_CONT = 7
 PTRACE_GETEVENTMSG = 0x4201
@@ -239,7 +239,7 @@ class PtraceRecorder:
     @staticmethod
     def unavailable_reason() -> str | None:
         """Why the parent cannot trace its child here (Yama ptrace_scope), or None."""
-        from ..support import unsupported_reason
+        from ..kernel.support import unsupported_reason
 
         reason = unsupported_reason()
         if reason:

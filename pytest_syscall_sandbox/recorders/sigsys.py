@@ -9,7 +9,7 @@ resets the disposition), so the handler is installed with SA_NODEFER and guards
 against re-entry itself.
 
 The child (``in_child``) gets its own process group and a SIGSYS handler. Per trap
-it builds a :class:`~..record.TrapRecord` (number and the six argument registers
+it builds a :class:`~.record.TrapRecord` (number and the six argument registers
 from the ``ucontext_t``, pid, tid, Python thread name, the context's role, mode,
 node id and phase *at that moment*, and the Python location and stack from the
 interrupted frame) and writes it as one atomic message (<= PIPE_BUF) to a pipe
@@ -19,7 +19,7 @@ that every thread and forked process of the child tree shares. Then, by mode:
     The call must run after all, with the same arguments, on the same thread, and
     its result must reach the program. Re-issuing it from the handler would trap
     again, so filters for this mode are compiled with ``trusted_ip=session.trusted_ip``
-    (:mod:`.._trampoline`): calls made from one known ``syscall`` instruction are
+    (:mod:`..kernel.trampoline`): calls made from one known ``syscall`` instruction are
     allowed. The handler makes the call there and stores the result in the saved
     RAX. Per-thread state (credentials, signal masks, ``prctl``) is that of the
     right thread, and ``fork`` works (both processes return through the handler).
@@ -34,7 +34,7 @@ that every thread and forked process of the child tree shares. Then, by mode:
     SIGSYS, unrecorded; a trapped ``execve`` adds a note. Use the ptrace recorder
     to audit programs the test runs.
 ``log-and-abort``
-    Upstream's message (:func:`..sandbox.violation_message`) with
+    Upstream's message (:func:`..kernel.naming.violation_message`) with
     `` [role ROLE, at FILE:LINE in FUNCTION]`` appended goes to fd 2, then
     ``os.abort()``: the child dies of SIGABRT. The syscall never ran.
 ``abort``
@@ -72,12 +72,11 @@ import time
 from types import FrameType
 from typing import Any
 
-from .._signals import SA_NODEFER, SIGSYS_CODE_SECCOMP, SigInfo
-from .._trampoline import TRUSTED_IP, trusted_syscall
-from ..actions import TRAP, Action
-from ..record import TrapRecord
-from ..sandbox import thread_get_internal_name
-from ..syscalls import get_linux_syscall_name, syscall_number
+from ..kernel.actions import TRAP, Action
+from ..kernel.naming import thread_get_internal_name
+from ..kernel.signals import SA_NODEFER, SIGSYS_CODE_SECCOMP, SigInfo
+from ..kernel.syscalls import get_linux_syscall_name, syscall_number
+from ..kernel.trampoline import TRUSTED_IP, trusted_syscall
 from . import _channel
 from ._child import (
     FORK_FAMILY,
@@ -93,6 +92,7 @@ from ._decode import decode_call
 from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, reap_within, wait_exit
 from ._sigcontext import Registers, install_context_handler
 from .base import ChildContext, ChildOutcome
+from .record import TrapRecord
 
 _NR_VFORK = syscall_number("vfork")
 _NR_FORK = syscall_number("fork")
@@ -118,7 +118,7 @@ class SigsysRecorder:
     @staticmethod
     def unavailable_reason() -> str | None:
         """Why this recorder cannot run here, or None (it needs only seccomp)."""
-        from ..support import unsupported_reason
+        from ..kernel.support import unsupported_reason
 
         return unsupported_reason()
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from pytest_syscall_sandbox.actions import Action
-from pytest_syscall_sandbox.bpf import Instruction
-from pytest_syscall_sandbox.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.engine.bpf import Instruction
+from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.kernel.actions import Action
 
 
 def _core_support() -> ModuleType:

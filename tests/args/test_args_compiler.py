@@ -10,12 +10,9 @@ import pytest
 from args_support import NR, U32, U64, reads_arguments, run
 
 from pytest_syscall_sandbox import BpfError, SyscallSandboxPolicy
-from pytest_syscall_sandbox.actions import ALLOW, ERRNO, KILL_PROCESS, TRACE, TRAP, Action
-from pytest_syscall_sandbox.bpf import BPF_JA, BPF_JMP, BPF_MAXINSNS, disassemble, validate
-from pytest_syscall_sandbox.builder import build_policy_filter
-from pytest_syscall_sandbox.compiler import CompiledFilter, compile_allow_list, compile_rules
-from pytest_syscall_sandbox.policies import policy_syscalls
-from pytest_syscall_sandbox.rules import (
+from pytest_syscall_sandbox.engine.bpf import BPF_JA, BPF_JMP, BPF_MAXINSNS, disassemble, validate
+from pytest_syscall_sandbox.engine.compiler import CompiledFilter, compile_allow_list, compile_rules
+from pytest_syscall_sandbox.engine.rules import (
     ArgAnySet,
     ArgEq,
     ArgGe,
@@ -28,7 +25,10 @@ from pytest_syscall_sandbox.rules import (
     Rule,
     evaluate,
 )
-from pytest_syscall_sandbox.syscalls import NAMES, NUMBERS
+from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, KILL_PROCESS, TRACE, TRAP, Action
+from pytest_syscall_sandbox.kernel.syscalls import NAMES, NUMBERS
+from pytest_syscall_sandbox.roles.builder import build_policy_filter
+from pytest_syscall_sandbox.roles.policies import policy_syscalls
 
 CONSTANTS = [0, 1, 5, U32 - 1, U32, 1 << 32, (1 << 32) + 5, (7 << 32) | 9, 1 << 63, U64 - 1, U64, 0xFFFFFFFF00000000]
 ORDERED = [ArgEq, ArgNe, ArgLt, ArgLe, ArgGt, ArgGe]
@@ -204,7 +204,7 @@ def test_layouts_and_trusted_ip_agree(layout: str) -> None:
     for nr in (*allowed, NR["getppid"]):
         for args in ([16, 0], [2, 0x100], [2, 0x1], [0, 0], [69, 0]):
             assert run(compiled.program, nr, args) == evaluate(rules, nr, args, base, TRAP), (nr, args)
-    from pytest_syscall_sandbox.emulator import SeccompData, emulate
+    from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
 
     trusted_call = SeccompData(NR["socket"], instruction_pointer=trusted, args=(16, 0, 0, 0, 0, 0))
     assert emulate(compiled.program, trusted_call).action == ALLOW

@@ -32,11 +32,17 @@ from args_support import (
     run,
 )
 
-from pytest_syscall_sandbox import hardening
-from pytest_syscall_sandbox.actions import ALLOW, ERRNO, KILL_PROCESS, TRACE, TRAP
-from pytest_syscall_sandbox.hardening import HARDENED_SYSCALLS, HARDENING_RULES, allow_list_filter, explain, rules_for
-from pytest_syscall_sandbox.profiles import PROFILES
-from pytest_syscall_sandbox.syscalls import NAMES
+from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, KILL_PROCESS, TRACE, TRAP
+from pytest_syscall_sandbox.kernel.syscalls import NAMES
+from pytest_syscall_sandbox.roles import hardening
+from pytest_syscall_sandbox.roles.hardening import (
+    HARDENED_SYSCALLS,
+    HARDENING_RULES,
+    explain,
+    rules_for,
+)
+from pytest_syscall_sandbox.roles.profiles import PROFILES
+from pytest_syscall_sandbox.sandbox import allow_list_filter
 
 EVERYTHING = frozenset(NAMES.values())
 THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | 0x80000 | 0x100000 | 0x200000
@@ -120,7 +126,7 @@ def test_harden_action_makes_refusals_trap_for_recording() -> None:
 
 
 def test_trusted_ip_still_passes_everything() -> None:
-    from pytest_syscall_sandbox.emulator import SeccompData, emulate
+    from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
 
     ip = 0x7F12_3456_7000
     f = allow_list_filter(EVERYTHING, TRAP, trusted_ip=ip, harden=True, harden_action=TRAP)

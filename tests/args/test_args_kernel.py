@@ -45,12 +45,10 @@ from args_support import (
     sys_call,
 )
 
-from pytest_syscall_sandbox._install import install_filter
-from pytest_syscall_sandbox.actions import ALLOW, ERRNO, KILL_PROCESS, TRACE, TRAP
-from pytest_syscall_sandbox.bpf import Instruction
-from pytest_syscall_sandbox.compiler import compile_allow_list
-from pytest_syscall_sandbox.profiles import PROFILES
-from pytest_syscall_sandbox.rules import (
+from pytest_syscall_sandbox.engine.bpf import Instruction
+from pytest_syscall_sandbox.engine.compiler import compile_allow_list
+from pytest_syscall_sandbox.engine.install import install_filter
+from pytest_syscall_sandbox.engine.rules import (
     ArgAnySet,
     ArgEq,
     ArgGe,
@@ -62,8 +60,10 @@ from pytest_syscall_sandbox.rules import (
     ArgNe,
     Rule,
 )
+from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, KILL_PROCESS, TRACE, TRAP
+from pytest_syscall_sandbox.kernel.syscalls import NAMES
+from pytest_syscall_sandbox.roles.profiles import PROFILES
 from pytest_syscall_sandbox.sandbox import install_allow_list
-from pytest_syscall_sandbox.syscalls import NAMES
 
 pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("kernel_ok")]
 

@@ -8,7 +8,7 @@ only in the high half, and so on. libseccomp 2.5 compares all 64 bits, unsigned
 ``width=64`` matchers: the verdicts must be identical. It has no "any bit set"
 operator; the same thing is one MASKED_EQ(bit, bit) rule per bit, which libseccomp
 ORs. Our ``width=32`` matchers read only the low half, on purpose (see
-``pytest_syscall_sandbox.rules``): they agree with libseccomp when the high half
+``pytest_syscall_sandbox.engine.rules``): they agree with libseccomp when the high half
 is 0 and disagree, as documented, when it is not.
 """
 
@@ -21,11 +21,11 @@ from collections.abc import Sequence
 import pytest
 from args_support import AF_NETLINK, EPERM, NR, SOCK_RAW, TIOCLINUX, TIOCSETD, TIOCSTI, U32, U64, run
 
-from pytest_syscall_sandbox.actions import ALLOW, ERRNO, KILL_PROCESS, TRAP, Action
-from pytest_syscall_sandbox.bpf import Instruction, unpack, validate
-from pytest_syscall_sandbox.compiler import compile_rules
-from pytest_syscall_sandbox.hardening import HARDENING_RULES, NAMESPACE_FLAGS
-from pytest_syscall_sandbox.rules import ArgEq, ArgGe, ArgGt, ArgLe, ArgLt, ArgMaskedEq, ArgMatcher, ArgNe, Rule
+from pytest_syscall_sandbox.engine.bpf import Instruction, unpack, validate
+from pytest_syscall_sandbox.engine.compiler import compile_rules
+from pytest_syscall_sandbox.engine.rules import ArgEq, ArgGe, ArgGt, ArgLe, ArgLt, ArgMaskedEq, ArgMatcher, ArgNe, Rule
+from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, KILL_PROCESS, TRAP, Action
+from pytest_syscall_sandbox.roles.hardening import HARDENING_RULES, NAMESPACE_FLAGS
 
 try:
     import pyseccomp as seccomp
@@ -111,7 +111,7 @@ def test_two_matchers_in_one_rule_and_with_libseccomp() -> None:
 
 @pytest.mark.parametrize("bits", [1, 0x30, NAMESPACE_FLAGS, (1 << 40) | 1, 1 << 63])
 def test_any_bit_set_equals_libseccomps_or_of_masked_equals(bits: int) -> None:
-    from pytest_syscall_sandbox.rules import ArgAnySet
+    from pytest_syscall_sandbox.engine.rules import ArgAnySet
 
     matcher = ArgAnySet(0, bits)
     ours = compile_rules({}, ALLOW, arg_rules=[Rule("clone", (matcher,), ERRNO(1))]).program

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pytest_syscall_sandbox.errors import UnknownPolicyError
-from pytest_syscall_sandbox.profiles import DROPPED, PROFILE_NAMES, PROFILES
-from pytest_syscall_sandbox.roles import BITCOIN_CORE, RoleDefinitionError, RoleRegistry
-from pytest_syscall_sandbox.syscalls import NUMBERS, check_names
+from pytest_syscall_sandbox.kernel.syscalls import NUMBERS, check_names
+from pytest_syscall_sandbox.roles.profiles import DROPPED, PROFILE_NAMES, PROFILES
+from pytest_syscall_sandbox.roles.registry import BITCOIN_CORE, RoleDefinitionError, RoleRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO.parent / "shared" / "seeds" / "sandbox-seccomp-0.2.1.rs.txt"

@@ -8,8 +8,7 @@ import pytest
 from args_support import AF_NETLINK, NR, U32, U64
 
 from pytest_syscall_sandbox import UnknownSyscallError
-from pytest_syscall_sandbox.actions import ALLOW, ERRNO, KILL_PROCESS, TRAP
-from pytest_syscall_sandbox.rules import (
+from pytest_syscall_sandbox.engine.rules import (
     MATCHER_TYPES,
     ArgAnySet,
     ArgEq,
@@ -24,6 +23,7 @@ from pytest_syscall_sandbox.rules import (
     evaluate,
     rules_by_number,
 )
+from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, KILL_PROCESS, TRAP
 
 # (matcher, argument value, expected): the comparisons written out by hand
 MODEL_CASES = [

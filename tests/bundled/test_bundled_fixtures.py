@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from pytest_syscall_sandbox.export import oci_profile_allowed
-from pytest_syscall_sandbox.roles import RoleRegistry
-from pytest_syscall_sandbox.support import unsupported_reason
+from pytest_syscall_sandbox.kernel.support import unsupported_reason
+from pytest_syscall_sandbox.reports.export import oci_profile_allowed
+from pytest_syscall_sandbox.roles.registry import RoleRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 DELIBERATE = {

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_syscall_sandbox import BpfError, EmulationError, SyscallSandboxPolicy
-from pytest_syscall_sandbox.actions import ALLOW, ERRNO, KILL_PROCESS, TRAP, Action
-from pytest_syscall_sandbox.bpf import (
+from pytest_syscall_sandbox.engine.bpf import (
     BPF_A,
     BPF_ABS,
     BPF_ADD,
@@ -56,8 +55,9 @@ from pytest_syscall_sandbox.bpf import (
     unpack,
     validate,
 )
-from pytest_syscall_sandbox.builder import build_policy_filter
-from pytest_syscall_sandbox.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, KILL_PROCESS, TRAP, Action
+from pytest_syscall_sandbox.roles.builder import build_policy_filter
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "validation_script_check.txt"

@@ -12,9 +12,9 @@ import pytest
 from core_support import POLICIES, POLICY_NAMES, expected_allowed
 
 from pytest_syscall_sandbox import SyscallSandboxPolicy
-from pytest_syscall_sandbox.actions import KILL_PROCESS, TRAP
-from pytest_syscall_sandbox.bpf import Instruction
-from pytest_syscall_sandbox.builder import build_policy_filter
+from pytest_syscall_sandbox.engine.bpf import Instruction
+from pytest_syscall_sandbox.kernel.actions import KILL_PROCESS, TRAP
+from pytest_syscall_sandbox.roles.builder import build_policy_filter
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,12 +17,12 @@ from core_support import (
 )
 
 from pytest_syscall_sandbox import BpfError, SyscallSandboxPolicy
-from pytest_syscall_sandbox.actions import ALLOW, ERRNO, KILL_PROCESS, LOG, TRACE, TRAP, Action
-from pytest_syscall_sandbox.bpf import BPF_JA, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K, BPF_MAXINSNS, pack, validate
-from pytest_syscall_sandbox.builder import build_policy_filter
-from pytest_syscall_sandbox.compiler import CompiledFilter, compile_allow_list, compile_rules
-from pytest_syscall_sandbox.emulator import SeccompData, emulate
-from pytest_syscall_sandbox.syscalls import NAMES, NUMBERS
+from pytest_syscall_sandbox.engine.bpf import BPF_JA, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K, BPF_MAXINSNS, pack, validate
+from pytest_syscall_sandbox.engine.compiler import CompiledFilter, compile_allow_list, compile_rules
+from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, KILL_PROCESS, LOG, TRACE, TRAP, Action
+from pytest_syscall_sandbox.kernel.syscalls import NAMES, NUMBERS
+from pytest_syscall_sandbox.roles.builder import build_policy_filter
 
 ACTIONS: dict[str, Action] = {
     "KILL_PROCESS": KILL_PROCESS,

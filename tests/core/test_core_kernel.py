@@ -34,9 +34,7 @@ from pytest_syscall_sandbox import (
     thread_get_internal_name,
     unsupported_reason,
 )
-from pytest_syscall_sandbox._install import install_filter
-from pytest_syscall_sandbox.actions import ALLOW, ERRNO, KILL_PROCESS, LOG
-from pytest_syscall_sandbox.bpf import (
+from pytest_syscall_sandbox.engine.bpf import (
     BPF_A,
     BPF_ABS,
     BPF_ADD,
@@ -73,9 +71,11 @@ from pytest_syscall_sandbox.bpf import (
     stmt,
     validate,
 )
-from pytest_syscall_sandbox.builder import build_policy_filter
-from pytest_syscall_sandbox.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.engine.install import install_filter
 from pytest_syscall_sandbox.errors import BpfError, InstallError
+from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, KILL_PROCESS, LOG
+from pytest_syscall_sandbox.roles.builder import build_policy_filter
 from pytest_syscall_sandbox.sandbox import sandbox_action
 
 pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("kernel_ok")]
@@ -787,9 +787,9 @@ def test_every_policy_name_in_the_table_is_a_member() -> None:
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_trusted_trampoline_bypasses_the_filter(mode: str) -> None:
-    from pytest_syscall_sandbox import _trampoline
-    from pytest_syscall_sandbox.actions import TRAP
-    from pytest_syscall_sandbox.policies import policy_syscalls
+    from pytest_syscall_sandbox.kernel import trampoline as _trampoline
+    from pytest_syscall_sandbox.kernel.actions import TRAP
+    from pytest_syscall_sandbox.roles.policies import policy_syscalls
     from pytest_syscall_sandbox.sandbox import install_allow_list
 
     names = policy_syscalls(SyscallSandboxPolicy.NET)

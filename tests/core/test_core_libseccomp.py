@@ -19,10 +19,10 @@ import pytest
 from core_support import AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_BIT, expected_allowed
 
 from pytest_syscall_sandbox import SyscallSandboxPolicy
-from pytest_syscall_sandbox.actions import ALLOW, KILL_PROCESS, KILL_THREAD, TRAP, Action
-from pytest_syscall_sandbox.bpf import Instruction, unpack, validate
-from pytest_syscall_sandbox.builder import build_policy_filter
-from pytest_syscall_sandbox.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.engine.bpf import Instruction, unpack, validate
+from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.kernel.actions import ALLOW, KILL_PROCESS, KILL_THREAD, TRAP, Action
+from pytest_syscall_sandbox.roles.builder import build_policy_filter
 
 try:
     import pyseccomp as seccomp

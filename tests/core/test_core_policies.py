@@ -25,12 +25,12 @@ from pytest_syscall_sandbox import (
     get_policy,
     policy_syscalls,
 )
-from pytest_syscall_sandbox import groups as groups_mod
-from pytest_syscall_sandbox.actions import ALLOW, KILL_PROCESS, TRAP
-from pytest_syscall_sandbox.builder import build_policy_filter, builder_for
-from pytest_syscall_sandbox.emulator import SeccompData, emulate
-from pytest_syscall_sandbox.policies import ALIASES, POLICY_EXTRA_GROUPS, policy_groups
-from pytest_syscall_sandbox.syscalls import NUMBERS
+from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
+from pytest_syscall_sandbox.kernel.actions import ALLOW, KILL_PROCESS, TRAP
+from pytest_syscall_sandbox.kernel.syscalls import NUMBERS
+from pytest_syscall_sandbox.roles import groups as groups_mod
+from pytest_syscall_sandbox.roles.builder import build_policy_filter, builder_for
+from pytest_syscall_sandbox.roles.policies import ALIASES, POLICY_EXTRA_GROUPS, policy_groups
 
 
 def snake(group: str) -> str:

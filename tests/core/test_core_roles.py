@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_syscall_sandbox.roles import Role, RoleDefinitionError, RoleRegistry
+from pytest_syscall_sandbox.roles.registry import Role, RoleDefinitionError, RoleRegistry
 
 
 def test_variants_are_named_by_how_they_differ_and_round_trip_through_json() -> None:

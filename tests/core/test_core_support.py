@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pytest_syscall_sandbox.support import platform_reason, unsupported_reason
+from pytest_syscall_sandbox.kernel.support import platform_reason, unsupported_reason
 
 
 @pytest.mark.parametrize(
@@ -34,10 +34,10 @@ def test_without_seccomp_the_api_does_nothing_and_says_why() -> None:
     """
     code = """
 import ctypes, errno, os
-from pytest_syscall_sandbox._install import install_filter
-from pytest_syscall_sandbox.actions import ERRNO, ALLOW
-from pytest_syscall_sandbox.compiler import compile_rules
-from pytest_syscall_sandbox.syscalls import NAMES, syscall_number
+from pytest_syscall_sandbox.engine.install import install_filter
+from pytest_syscall_sandbox.kernel.actions import ERRNO, ALLOW
+from pytest_syscall_sandbox.engine.compiler import compile_rules
+from pytest_syscall_sandbox.kernel.syscalls import NAMES, syscall_number
 rules = {nr: ALLOW for nr in NAMES}
 rules[syscall_number("prctl")] = ERRNO(errno.ENOSYS)
 install_filter(compile_rules(rules, ALLOW).program, tsync=True)

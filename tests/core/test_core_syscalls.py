@@ -11,7 +11,7 @@ import pytest
 from core_support import NR
 
 from pytest_syscall_sandbox import UnknownSyscallError, get_linux_syscall_name
-from pytest_syscall_sandbox.syscalls import (
+from pytest_syscall_sandbox.kernel.syscalls import (
     AUDIT_ARCH_I386,
     AUDIT_ARCH_X86_64,
     NAMES,

@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from pytest_syscall_sandbox._install import set_no_new_privs
-from pytest_syscall_sandbox.actions import USER_NOTIF
-from pytest_syscall_sandbox.compiler import compile_allow_list
-from pytest_syscall_sandbox.syscalls import NAMES, numbers_of
+from pytest_syscall_sandbox.engine.compiler import compile_allow_list
+from pytest_syscall_sandbox.kernel.actions import USER_NOTIF
+from pytest_syscall_sandbox.kernel.calls import set_no_new_privs
+from pytest_syscall_sandbox.kernel.syscalls import NAMES, numbers_of
 
 NR_SECCOMP = 317
 SECCOMP_SET_MODE_FILTER = 1

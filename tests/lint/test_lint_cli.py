@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pytest_syscall_sandbox.errors import UnknownPolicyError
-from pytest_syscall_sandbox.lint import (
+from pytest_syscall_sandbox.lint.lint import (
     LintEnvironment,
     add_arguments,
     lint,

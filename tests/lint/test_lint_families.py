@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_syscall_sandbox.families import (
+from pytest_syscall_sandbox.kernel.syscalls import NEWER_NUMBERS, NUMBERS
+from pytest_syscall_sandbox.lint.drift import (
     CPYTHON,
     FAMILIES,
     GLIBC,
@@ -18,7 +19,6 @@ from pytest_syscall_sandbox.families import (
     families_of,
     parse_version,
 )
-from pytest_syscall_sandbox.syscalls import NEWER_NUMBERS, NUMBERS
 
 #: The families issue #5 names, with the members it lists (a family may hold more).
 ISSUE_FAMILIES = {

@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from pytest_syscall_sandbox.families import LINUX_SINCE, parse_version
-from pytest_syscall_sandbox.lint import (
+from pytest_syscall_sandbox.kernel.syscalls import NAMES, NEWER_NUMBERS, NUMBERS
+from pytest_syscall_sandbox.lint.drift import LINUX_SINCE, parse_version
+from pytest_syscall_sandbox.lint.lint import (
     PROBE_LIMIT,
     LintEnvironment,
     assumed_implemented,
@@ -15,7 +16,6 @@ from pytest_syscall_sandbox.lint import (
     lint_role,
     probe_kernel,
 )
-from pytest_syscall_sandbox.syscalls import NAMES, NEWER_NUMBERS, NUMBERS
 
 pytestmark = pytest.mark.kernel
 
@@ -68,9 +68,9 @@ def test_a_role_hears_of_allowed_syscalls_its_kernel_lacks() -> None:
 
 def test_probe_refuses_under_a_seccomp_filter(kernel_ok: None) -> None:
     """A filter answers before the kernel does, so a filtered process must not trust a probe."""
-    from pytest_syscall_sandbox._install import install_filter
-    from pytest_syscall_sandbox.actions import ERRNO
-    from pytest_syscall_sandbox.compiler import compile_allow_list
+    from pytest_syscall_sandbox.engine.compiler import compile_allow_list
+    from pytest_syscall_sandbox.engine.install import install_filter
+    from pytest_syscall_sandbox.kernel.actions import ERRNO
 
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child

@@ -26,9 +26,9 @@ import lint_support
 import pytest
 import upstream_early_2021 as early
 
-from pytest_syscall_sandbox.actions import USER_NOTIF
-from pytest_syscall_sandbox.lint import CERTAIN, LIKELY, LintEnvironment, lint_role
-from pytest_syscall_sandbox.policies import SyscallSandboxPolicy, policy_syscalls
+from pytest_syscall_sandbox.kernel.actions import USER_NOTIF
+from pytest_syscall_sandbox.lint.lint import CERTAIN, LIKELY, LintEnvironment, lint_role
+from pytest_syscall_sandbox.roles.policies import SyscallSandboxPolicy, policy_syscalls
 
 pytestmark = pytest.mark.kernel
 
@@ -56,7 +56,7 @@ LISTS = {
 
 @pytest.fixture(scope="module")
 def observed(kernel_ok: None) -> dict[str, dict[str, lint_support.Observation]]:
-    from pytest_syscall_sandbox._install import action_available
+    from pytest_syscall_sandbox.kernel.calls import action_available
 
     if not action_available(USER_NOTIF):
         pytest.skip("this kernel has no SECCOMP_RET_USER_NOTIF")

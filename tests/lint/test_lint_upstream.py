@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import upstream_early_2021 as early
 
-from pytest_syscall_sandbox.families import families_of, format_version
-from pytest_syscall_sandbox.groups import GROUPS
-from pytest_syscall_sandbox.lint import CERTAIN, LIKELY, NOTE, LintEnvironment, lint, lint_role, policy_roles
+from pytest_syscall_sandbox.lint.drift import families_of, format_version
+from pytest_syscall_sandbox.lint.lint import CERTAIN, LIKELY, NOTE, LintEnvironment, lint, lint_role, policy_roles
+from pytest_syscall_sandbox.roles.groups import GROUPS
 
 #: The three the issue's acceptance names, plus rseq (drift) and fstatfs (statfs family).
 PREDICTED = {"newfstatat": CERTAIN, "clone3": CERTAIN, "rseq": CERTAIN, "unlinkat": LIKELY, "fstatfs": LIKELY}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_syscall_sandbox.support import unsupported_reason
+from pytest_syscall_sandbox.kernel.support import unsupported_reason
 
 RECORDERS = ("ptrace", "sigsys")
 

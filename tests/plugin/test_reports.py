@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_syscall_sandbox.roles import RoleRegistry
+from pytest_syscall_sandbox.roles.registry import RoleRegistry
 
 WORK = """
 import os
@@ -52,7 +52,7 @@ def test_profile_mode_output_and_export(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--sandbox-mode=profile", "--sandbox-export=out")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["least privilege (profile mode):", "*MESSAGE_HANDLER*"])
-    from pytest_syscall_sandbox.export import oci_profile_allowed
+    from pytest_syscall_sandbox.reports.export import oci_profile_allowed
 
     minimal = oci_profile_allowed((pytester.path / "out" / "MESSAGE_HANDLER.minimal.oci.json").read_text())
     assert "getgroups" in minimal and "openat" in minimal and "socket" not in minimal

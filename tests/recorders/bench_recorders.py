@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from recorders_support import NR_GETGROUPS, RECORDERS, Child, run_child
 
-from pytest_syscall_sandbox._install import raw_syscall
-from pytest_syscall_sandbox.syscalls import syscall_number
+from pytest_syscall_sandbox.kernel.calls import raw_syscall
+from pytest_syscall_sandbox.kernel.syscalls import syscall_number
 
 NR_GETPPID = syscall_number("getppid")
 CALLS = 10_000

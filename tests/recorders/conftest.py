@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import recorders_support
 
-from pytest_syscall_sandbox.support import unsupported_reason
+from pytest_syscall_sandbox.kernel.support import unsupported_reason
 
 
 def _skip_reason(name: str) -> str | None:

@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_syscall_sandbox._install import install_filter
-from pytest_syscall_sandbox.compiler import compile_allow_list
-from pytest_syscall_sandbox.policies import SyscallSandboxPolicy, policy_syscalls
-from pytest_syscall_sandbox.record import TrapRecord
+from pytest_syscall_sandbox.engine.compiler import compile_allow_list
+from pytest_syscall_sandbox.engine.install import install_filter
+from pytest_syscall_sandbox.kernel.syscalls import NAMES, numbers_of
 from pytest_syscall_sandbox.recorders.base import ChildContext, ChildOutcome, Recorder
 from pytest_syscall_sandbox.recorders.ptrace import PtraceRecorder
+from pytest_syscall_sandbox.recorders.record import TrapRecord
 from pytest_syscall_sandbox.recorders.sigsys import SigsysRecorder
-from pytest_syscall_sandbox.syscalls import NAMES, numbers_of
+from pytest_syscall_sandbox.roles.policies import SyscallSandboxPolicy, policy_syscalls
 
 RECORDERS: dict[str, Callable[[], Recorder]] = {"sigsys": SigsysRecorder, "ptrace": PtraceRecorder}
 MODES = ("audit", "log-and-abort", "abort")

@@ -10,7 +10,7 @@ import time
 import pytest
 from recorders_support import ALL_BUT_GETGROUPS, NR_GETGROUPS, RECORDERS, Child, line_of, run_child
 
-from pytest_syscall_sandbox._install import raw_syscall
+from pytest_syscall_sandbox.kernel.calls import raw_syscall
 from pytest_syscall_sandbox.recorders.base import ChildContext
 
 pytestmark = pytest.mark.kernel

@@ -12,8 +12,8 @@ import time
 import pytest
 from recorders_support import ALL_BUT_GETGROUPS, GROUPS, Child, line_of, run_child, wait_gone
 
+from pytest_syscall_sandbox.kernel.syscalls import numbers_of
 from pytest_syscall_sandbox.sandbox import violation_message
-from pytest_syscall_sandbox.syscalls import numbers_of
 
 pytestmark = pytest.mark.kernel
 

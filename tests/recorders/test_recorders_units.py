@@ -7,7 +7,7 @@ import dataclasses
 import json
 import struct
 
-from pytest_syscall_sandbox._signals import parse_siginfo
+from pytest_syscall_sandbox.kernel.signals import parse_siginfo
 from pytest_syscall_sandbox.recorders import _channel
 from pytest_syscall_sandbox.recorders._child import abort_message, python_location
 from pytest_syscall_sandbox.recorders._decode import decode_call

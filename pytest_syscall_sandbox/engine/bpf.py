@@ -10,8 +10,8 @@ import struct
 from collections.abc import Container, Mapping, Sequence
 from typing import NamedTuple
 
-from .actions import Action
-from .errors import BpfError
+from ..errors import BpfError
+from ..kernel.actions import Action
 
 # Instruction classes.
 BPF_LD = 0x00

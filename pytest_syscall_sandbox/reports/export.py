@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from .groups import GROUPS
-from .syscalls import NUMBERS
+from ..kernel.syscalls import NUMBERS
+from ..roles.groups import GROUPS
 
 
 def _sorted(names: Iterable[str]) -> list[str]:

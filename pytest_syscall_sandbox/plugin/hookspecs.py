@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .record import TrapRecord
-    from .recorders.base import Recorder
+    from ..recorders.base import Recorder
+    from ..recorders.record import TrapRecord
 
 hookspec = pytest.hookspec
 

@@ -28,7 +28,7 @@ syscalls the role allows, so a role that refuses ``socket`` still refuses it wit
 its own action. Every test is on the low 32 bits of the argument, which is what
 the kernel reads (``int domain``, ``int type``, ``unsigned int cmd``, and clone's
 ``lower_32_bits(clone_flags)``), so a value with junk in the high half cannot slip
-past (see :mod:`.rules`).
+past (see :mod:`..engine.rules`).
 
 :func:`explain` turns a refused call back into a sentence for records and reports::
 
@@ -42,10 +42,9 @@ import signal
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 
-from .actions import ERRNO, Action
-from .compiler import CompiledFilter, compile_allow_list
-from .rules import ArgAnySet, ArgEq, ArgMaskedEq, Rule, deciding_rule
-from .syscalls import get_linux_syscall_name, numbers_of
+from ..engine.rules import ArgAnySet, ArgEq, ArgMaskedEq, Rule, deciding_rule
+from ..kernel.actions import ERRNO, Action
+from ..kernel.syscalls import get_linux_syscall_name
 
 # python-ptrace's decoding tables, corrected and completed below. Its import warns on
 # newer Pythons; that must not fail the runs of projects using -W error.
@@ -167,24 +166,6 @@ def rules_for(allowed: Collection[str] | None = None, *, refusal: Action | None 
         for rule in HARDENING_RULES
         if allowed is None or rule.syscall in allowed
     )
-
-
-def allow_list_filter(
-    names: Collection[str],
-    action: Action,
-    *,
-    trusted_ip: int | None = None,
-    harden: bool = False,
-    harden_action: Action | None = None,
-) -> CompiledFilter:
-    """The filter :func:`~.sandbox.install_allow_list` installs (pure: nothing is installed).
-
-    ``names`` run, everything else gets ``action``; with ``harden`` the hardening
-    rules of the allowed syscalls are compiled in, refusing with ``harden_action``
-    when given (see :func:`rules_for`), else with ERRNO(EPERM).
-    """
-    rules = rules_for(names, refusal=harden_action) if harden else ()
-    return compile_allow_list(numbers_of(names), action, trusted_ip=trusted_ip, arg_rules=rules)
 
 
 # --------------------------------------------------------------------------- explaining a refusal

@@ -34,7 +34,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Union
 
-from .actions import ALLOW, KILL_PROCESS, Action
+from ..errors import BpfError
+from ..kernel.actions import ALLOW, KILL_PROCESS, Action
+from ..kernel.syscalls import AUDIT_ARCH_X86_64, NAMES, NUMBERS, X32_SYSCALL_BIT
 from .bpf import (
     BPF_ABS,
     BPF_ALU,
@@ -60,9 +62,7 @@ from .bpf import (
     stmt,
     validate,
 )
-from .errors import BpfError
 from .rules import ArgAnySet, ArgEq, ArgGe, ArgGt, ArgLt, ArgMaskedEq, ArgMatcher, ArgNe, Rule, rules_by_number
-from .syscalls import AUDIT_ARCH_X86_64, NAMES, NUMBERS, X32_SYSCALL_BIT
 
 TREE = "tree"
 LINEAR = "linear"

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import SandboxError, UnknownPolicyError
+from ..errors import SandboxError, UnknownPolicyError
+from ..kernel.syscalls import check_names
 from .groups import GROUPS, find_group
 from .policies import SyscallSandboxPolicy, get_policy, policy_groups, policy_key, policy_syscalls
 from .profiles import PROFILES, SANDBOX_RS, Profile
-from .syscalls import check_names
 
 #: The custom-role term that adds the argument-level hardening set.
 HARDENING_TERM = "@Hardening"

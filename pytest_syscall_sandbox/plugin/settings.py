@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from .errors import SandboxError
-from .roles import Role, RoleRegistry
+from ..errors import SandboxError
+from ..roles.registry import Role, RoleRegistry
 
 MODES = ("log-and-abort", "abort", "audit", "profile")
 RECORDERS = ("ptrace", "sigsys")

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from .groups import group_of
-from .record import HARNESS, USED, TrapRecord
+from ..recorders.record import HARNESS, USED, TrapRecord
+from ..roles.groups import group_of
 
 
 @dataclass

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .syscalls import check_names
+from ..kernel.syscalls import check_names
 
 FILE_SYSTEM = "FileSystem"
 NETWORK = "Network"

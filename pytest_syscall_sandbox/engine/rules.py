@@ -42,8 +42,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
-from .actions import Action
-from .syscalls import check_names, syscall_number
+from ..kernel.actions import Action
+from ..kernel.syscalls import check_names, syscall_number
 
 MAX_ARGS = 6
 _WIDTHS = (32, 64)

@@ -22,20 +22,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from ..errors import SandboxError
+from ..kernel.support import unsupported_reason
+from ..kernel.syscalls import NUMBERS
+from ..recorders.base import ChildContext, ChildOutcome, Recorder, RecorderSession
+from ..recorders.record import HARNESS, USED, TrapRecord
+from ..roles.registry import BITCOIN_CORE, Role, RoleRegistry, parse_role_lines
+from ..sandbox import explain_refusal, install_prepared, prepare_allow_list, violation_message
 from .child_results import read_results, replay_warnings, sending_warnings, write_line
-from .errors import SandboxError
-from .hardening import explain
-from .record import HARNESS, USED, TrapRecord
-from .recorders.base import ChildContext, ChildOutcome, Recorder, RecorderSession
-from .roles import BITCOIN_CORE, Role, RoleRegistry, parse_role_lines
-from .sandbox import install_prepared, prepare_allow_list, violation_message
 from .settings import Settings, TestSandbox, read_settings, resolve_item
-from .support import unsupported_reason
-from .syscalls import NUMBERS
 
 if TYPE_CHECKING:
-    from .compiler import CompiledFilter
-    from .lint import LintReport
+    from ..engine.compiler import CompiledFilter
+    from ..lint.lint import LintReport
 
 _SANDBOX_KEY = pytest.StashKey["TestSandbox | None"]()
 PROFILE = "profile"
@@ -120,7 +119,7 @@ class _Forked:
 
 
 class SandboxSession:
-    """The plugin object registered for a run (see :mod:`.plugin`)."""
+    """The plugin object registered for a run (see :mod:`.hooks`)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -229,12 +228,12 @@ class SandboxSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sandbox_make_recorder(self, config: pytest.Config, name: str) -> Recorder | None:
         if name == "ptrace":
-            from .recorders.ptrace import PtraceRecorder
+            from ..recorders.ptrace import PtraceRecorder
 
             ptrace_recorder: Recorder = PtraceRecorder()
             return ptrace_recorder
         if name == "sigsys":
-            from .recorders.sigsys import SigsysRecorder
+            from ..recorders.sigsys import SigsysRecorder
 
             sigsys_recorder: Recorder = SigsysRecorder()
             return sigsys_recorder
@@ -480,7 +479,7 @@ class SandboxSession:
         for record in outcome.records:
             _point_at_project_code(record, root)
             if sandbox.role.harden:
-                record.reason = explain(record.nr, record.args, allowed=sandbox.role.allowed) or ""
+                record.reason = explain_refusal(record.nr, record.args, sandbox.role.allowed)
         if sandbox.mode == PROFILE:
             for record in outcome.records:
                 record.mode = PROFILE
@@ -570,8 +569,8 @@ class SandboxSession:
         path = self.settings.report
         if not path or self._is_worker():
             return
-        from .environment import describe
-        from .report import build_json_report
+        from ..lint.environment import describe
+        from ..reports.gaps import build_json_report
 
         document = build_json_report(
             self.records,
@@ -606,7 +605,7 @@ class SandboxSession:
             self._export(self.settings.export)
 
     def _export(self, directory: str) -> None:
-        from .export import oci_profile, role_definition, systemd_filter
+        from ..reports.export import oci_profile, role_definition, systemd_filter
 
         os.makedirs(directory, exist_ok=True)
         for name in self.roles_used:
@@ -624,7 +623,7 @@ class SandboxSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.roles_used and not self.records:
             return
-        from .report import render_profile, render_summary
+        from ..reports.gaps import render_profile, render_summary
 
         builtin = [r.name for r in self.registry.roles() if r.origin == BITCOIN_CORE]
         verbosity = self.config.get_verbosity()
@@ -644,7 +643,7 @@ class SandboxSession:
         """With ``--sandbox-lint``: lint the roles the collected tests use, before any runs."""
         if not self.settings.lint or self._is_worker():
             return
-        from .lint import LintEnvironment, lint, render_table
+        from ..lint.lint import LintEnvironment, lint, render_table
 
         roles: dict[str, frozenset[str]] = {}
         for item in session.items:
@@ -663,13 +662,13 @@ class SandboxSession:
 
     def _lint_summary(self) -> list[str]:
         if self._lint is None and self.settings.lint and self.roles_used:  # xdist: the controller collects nothing
-            from .lint import LintEnvironment, lint
+            from ..lint.lint import LintEnvironment, lint
 
             roles = {name: self._role(name).allowed for name in self.roles_used}
             self._lint = lint(roles, LintEnvironment.detect())
         if self._lint is None:
             return []
-        from .lint import summary_lines
+        from ..lint.lint import summary_lines
 
         return summary_lines(self._lint) or [
             f"sandbox lint: no certain or likely findings for {len(self._lint.roles)} role(s)"

@@ -2,7 +2,7 @@
 
 For each role (a name and the set of syscall names it allows) the lint reports:
 
-* **family gaps**: every :mod:`syscall family <.families>` the role allows only
+* **family gaps**: every :mod:`syscall family <.drift>` the role allows only
   partly, with each missing member marked ``certain`` (this libc's usual way to do
   the family's job), ``likely`` (a secondary entry point this libc or this Python
   uses) or ``note`` (an old, unused or not-yet-used form);
@@ -40,7 +40,9 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Optional
 
-from .families import (
+from ..kernel.syscalls import NAMES, NEWER_NUMBERS, NUMBERS, check_names
+from ..roles.groups import GROUPS
+from .drift import (
     CPYTHON,
     FAMILIES,
     GLIBC,
@@ -55,8 +57,6 @@ from .families import (
     format_version,
     parse_version,
 )
-from .groups import GROUPS
-from .syscalls import NAMES, NEWER_NUMBERS, NUMBERS, check_names
 
 CERTAIN = "certain"
 LIKELY = "likely"
@@ -158,7 +158,7 @@ class LintEnvironment:
         return by == self.libc, self.libc_version
 
     def condition_holds(self, condition: Optional[str]) -> bool:
-        """Does a :class:`~.families.Use` condition hold here?"""
+        """Does a :class:`~.drift.Use` condition hold here?"""
         if condition == NO_VDSO:
             return self.clocksource is None or self.clocksource not in VDSO_CLOCKSOURCES
         if condition == "rseq":
@@ -246,7 +246,7 @@ class KernelProbe:
 
 def _probe_child(start: int, out_fd: int) -> None:  # pragma: no cover - runs in a forked child
     """Call each number from ``start`` on with invalid arguments; write one status byte per number."""
-    from ._install import raw_syscall
+    from ..kernel.calls import raw_syscall
 
     skip = set(PROBE_SKIP)
     try:  # without root, privileged calls fail with EPERM before doing anything
@@ -312,11 +312,11 @@ def probe_kernel(timeout: float = 20.0) -> Optional[KernelProbe]:
     possible (not Linux x86-64, or a seccomp filter already on this process, which
     would answer for the kernel). Cached per process.
     """
-    from .support import unsupported_reason
+    from ..kernel.support import unsupported_reason
 
     if unsupported_reason() is not None:
         return None
-    from ._install import seccomp_mode
+    from ..kernel.calls import seccomp_mode
 
     if seccomp_mode() != 0:
         return None
@@ -607,8 +607,8 @@ def policy_roles(names: Sequence[str] = ()) -> dict[str, frozenset[str]]:
 
     Unknown names raise UnknownPolicyError.
     """
-    from .policies import SyscallSandboxPolicy
-    from .roles import RoleRegistry
+    from ..roles.policies import SyscallSandboxPolicy
+    from ..roles.registry import RoleRegistry
 
     registry = RoleRegistry()
     roles = [registry.get(n) for n in names] if names else [registry.get(p.name) for p in SyscallSandboxPolicy]
@@ -696,7 +696,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_lint(args: argparse.Namespace) -> tuple[str, int]:
     """Run the lint for parsed arguments; returns (text, exit code: 0 clean, 1 certain findings).
 
-    Unknown role names raise :class:`~.errors.UnknownPolicyError` (exit code 2 in the CLI).
+    Unknown role names raise :class:`~..errors.UnknownPolicyError` (exit code 2 in the CLI).
     """
     roles = policy_roles(args.roles)
     report = lint(roles, LintEnvironment.detect(probe=not args.no_probe))

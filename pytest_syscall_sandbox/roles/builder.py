@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .actions import KILL_PROCESS, Action
-from .compiler import TREE, CompiledFilter, compile_allow_list
+from ..engine.compiler import TREE, CompiledFilter, compile_allow_list
+from ..kernel.actions import KILL_PROCESS, Action
+from ..kernel.syscalls import check_names, numbers_of
 from .groups import DEFAULT_GROUPS, GROUPS, find_group, method_name
 from .policies import SyscallSandboxPolicy, policy_groups
-from .syscalls import check_names, numbers_of
 
 
 class SeccompPolicyBuilder:

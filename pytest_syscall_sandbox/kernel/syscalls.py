@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from ..errors import UnknownSyscallError
 from ._syscalls_x86_64 import NEWER_X86_64, SYSCALLS_X86_64
-from .errors import UnknownSyscallError
 
 #: ``AUDIT_ARCH_X86_64`` from <linux/audit.h>: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE.
 AUDIT_ARCH_X86_64 = 0xC000003E

@@ -23,7 +23,7 @@ def platform_reason(system: str, machine: str) -> str | None:
 
 
 def _kernel_reason() -> str | None:
-    from ._install import seccomp_mode
+    from .calls import seccomp_mode
 
     try:
         seccomp_mode()

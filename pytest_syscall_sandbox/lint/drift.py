@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Optional
 
-from .syscalls import NUMBERS, check_names
+from ..kernel.syscalls import NUMBERS, check_names
 
 GLIBC = "glibc"
 MUSL = "musl"

@@ -2,7 +2,7 @@
 
 It runs a program on one ``struct seccomp_data`` as the kernel would and returns the
 verdict and the instructions it executed. It is strict: reading scratch memory that
-was never written is an :class:`~.errors.EmulationError`, not a silent zero.
+was never written is an :class:`~..errors.EmulationError`, not a silent zero.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .actions import Action
+from ..errors import EmulationError
+from ..kernel.actions import Action
+from ..kernel.syscalls import AUDIT_ARCH_X86_64
 from .bpf import (
     BPF_A,
     BPF_ABS,
@@ -49,8 +51,6 @@ from .bpf import (
     Instruction,
     validate,
 )
-from .errors import EmulationError
-from .syscalls import AUDIT_ARCH_X86_64
 
 _MASK = 0xFFFFFFFF
 _DATA = struct.Struct("=iIQ6Q")

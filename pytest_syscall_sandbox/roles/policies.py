@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .errors import UnknownPolicyError
+from ..errors import UnknownPolicyError
 from .groups import DEFAULT_GROUPS, FILE_SYSTEM, GROUPS, NETWORK
 
 

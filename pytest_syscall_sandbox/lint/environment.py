@@ -5,13 +5,13 @@ from __future__ import annotations
 import platform
 import sys
 
-from .families import format_version
+from .drift import format_version
 from .lint import detect_libc
 
 
 def describe() -> dict[str, str]:
     """Kernel, libc, Python and plugin versions."""
-    from . import __version__
+    from .. import __version__
 
     libc, version = detect_libc()
     return {

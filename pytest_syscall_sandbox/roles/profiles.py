@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .syscalls import check_names
+from ..kernel.syscalls import check_names
 
 SANDBOX_RS = "sandbox-rs"
 

@@ -63,6 +63,11 @@ class ChildOutcome:
     timed_out: bool = False
     #: Anything the recorder wants the user to see (a lost tracer, a dropped record).
     notes: list[str] = field(default_factory=list)
+    #: Why the records may not hold every trapped syscall of the child's tree (tampering
+    #: detected, a process the recorder could not follow, a child that died before its
+    #: records were complete), one sentence each. Non-empty: the test fails saying so, and
+    #: its role's summary counts it as ended without a complete record.
+    incomplete: list[str] = field(default_factory=list)
 
 
 class RecorderSession(Protocol):

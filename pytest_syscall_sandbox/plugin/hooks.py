@@ -1,6 +1,7 @@
 """pytest entry point: options, ini values, the ``sandbox`` marker and hooks.
 
-Kept thin: the work is done by :class:`~.session.SandboxSession`, registered in
+Kept thin: the work is done by :class:`~.session.SandboxSession` and the objects it
+holds, registered in
 ``pytest_configure`` and imported only when pytest starts a session.
 """
 
@@ -69,4 +70,4 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     from .session import SandboxSession
 
-    config.pluginmanager.register(SandboxSession(config), "sandbox-session")
+    SandboxSession(config).register()

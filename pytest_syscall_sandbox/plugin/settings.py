@@ -81,6 +81,15 @@ class TestSandbox:
     scope: str = DEFAULT_SCOPE
 
 
+#: Where :meth:`SandboxSession.pytest_collection_modifyitems` stores what each test runs under.
+SANDBOX_KEY = pytest.StashKey["TestSandbox | None"]()
+
+
+def sandbox_of(item: pytest.Item) -> TestSandbox | None:
+    """What ``item`` runs under (None: as without the plugin), once collection is complete."""
+    return item.stash.get(SANDBOX_KEY, None)
+
+
 def _choice(value: object, valid: tuple[str, ...], what: str, where: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{where}: {what} must be one of {', '.join(valid)}, got {value!r}")

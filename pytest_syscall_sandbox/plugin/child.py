@@ -1,0 +1,109 @@
+"""What runs in a sandboxed test's forked child, from its gate to ``os._exit``.
+
+The child waits at its gate until its test's turn, runs the test's phases as pytest's
+runner does, and appends each report (pytest's serializable form) and each warning
+to the results file. The filter goes on right around the test function (scope
+``call``) or its fixtures' setup (scope ``test``): the session's phase wrappers call
+:meth:`ChildState.filtered`, after every other plugin's setup of that phase.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+import pytest
+
+from ..recorders.base import ChildContext, RecorderSession
+from ..sandbox import install_prepared
+from .child_results import sending_warnings, write_line
+from .outcomes import CHILD_INTERNAL_ERROR
+from .settings import TestSandbox
+
+if TYPE_CHECKING:
+    from ..engine.compiler import CompiledFilter
+
+#: What a child waits for at its gate before running its test; end of file: exit.
+GO = b"g"
+
+
+class ChildState:
+    """Set in the forked child only: what the phase wrappers need there."""
+
+    def __init__(
+        self, sandbox: TestSandbox, session: RecorderSession, context: ChildContext, compiled: CompiledFilter
+    ) -> None:
+        self.sandbox = sandbox
+        self.session = session
+        self.context = context
+        self.compiled = compiled  # prepared in the main process: the child only installs
+        self.installed = False
+
+    def filtered(self, phase: str) -> Generator[None, None, None]:
+        """Run the wrapped phase under the filter (installed now if it is not yet)."""
+        if not self.installed:
+            install_prepared(self.compiled)
+            self.installed = True
+        self.context.phase = phase
+        try:
+            return (yield)
+        finally:
+            self.context.phase = "harness"
+
+
+def child_main(item: pytest.Item, state: ChildState, fd: int, gate: int) -> None:  # pragma: no cover - child
+    """Everything the child does after its fork set-up; whatever happens, it ends in ``os._exit``."""
+    code = CHILD_INTERNAL_ERROR
+    try:
+        _forget_parent_finalizers(item)
+        state.session.in_child()
+        if os.read(gate, 1) != GO:  # forked ahead, then not needed: exit quietly
+            code = 0
+            return
+        os.close(gate)
+        config = item.config
+        with sending_warnings(fd):  # as they are emitted: a child that dies keeps them
+            for report in run_phases(item):
+                write_line(fd, config.hook.pytest_report_to_serializable(config=config, report=report))
+        code = 0
+    except BaseException:
+        import traceback
+
+        os.write(2, f"sandbox: the child of {item.nodeid} failed:\n{traceback.format_exc()}".encode())
+    finally:
+        os._exit(code)
+
+
+def run_phases(item: pytest.Item) -> Iterator[pytest.TestReport]:
+    """setup, call, teardown as pytest's runner does, with public API only."""
+    setup = _run_phase(item, "setup")
+    yield setup
+    if setup.passed and not item.config.getoption("setuponly", False):
+        yield _run_phase(item, "call")
+    yield _run_phase(item, "teardown", nextitem=None)
+
+
+def _run_phase(item: pytest.Item, when: Literal["setup", "call", "teardown"], **kwargs: Any) -> pytest.TestReport:
+    hook = getattr(item.ihook, f"pytest_runtest_{when}")
+    call = pytest.CallInfo.from_call(
+        lambda: hook(item=item, **kwargs),
+        when=when,
+        reraise=(pytest.exit.Exception, KeyboardInterrupt),
+    )
+    report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+    return report
+
+
+def _forget_parent_finalizers(item: pytest.Item) -> None:
+    """Keep the child from tearing down what the parent set up before the fork.
+
+    The child finalizes everything it set up itself (teardown with nextitem=None),
+    but fixtures that were live in the parent when it forked belong to the parent.
+    """
+    setup_state = getattr(item.session, "_setupstate", None)
+    stack = getattr(setup_state, "stack", None)
+    if isinstance(stack, dict):
+        for finalizers, _exc in stack.values():
+            if isinstance(finalizers, list):
+                finalizers.clear()

@@ -1,0 +1,111 @@
+"""The run's ledger: every trap record, the roles the tests ran under, and profile mode's sets.
+
+Pure bookkeeping, fed from the reports the main process logs (also those an xdist
+controller receives from its workers): no forking, no output, no pytest. The
+scheduler asks it what a profile-mode filter allows now; the output renders it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..kernel.syscalls import NUMBERS
+from ..recorders.record import HARNESS, USED, TrapRecord
+from ..roles.registry import Role, RoleRegistry
+
+PROFILE = "profile"
+#: What profile mode always lets through when the role allows it (so it is never counted
+#: as used or unused): what the recorders need to deliver a record, and memory and
+#: process creation, which glibc calls holding locks or with every signal blocked,
+#: where a recorder's handler must not run.
+PROFILE_ALWAYS = frozenset(
+    {"rt_sigreturn", "rt_sigprocmask", "write", "getpid", "gettid", "futex", "tgkill"}
+    | {"brk", "mmap", "munmap", "mprotect", "madvise", "mremap"}
+    | {"clone", "clone3", "fork", "vfork"}
+)
+
+
+class Ledger:
+    """What the run's sandboxed tests did, per role."""
+
+    def __init__(self, registry: RoleRegistry, mode: str) -> None:
+        self.registry = registry
+        self.mode = mode
+        self.records: list[TrapRecord] = []
+        #: Role name -> number of tests run under it (here or, under xdist, by the workers).
+        self.roles_used: dict[str, int] = {}
+        #: Role name -> syscalls seen in its tests' call and teardown phases (all modes).
+        self.observed: dict[str, set[str]] = {}
+        #: Role name -> syscalls pytest's own code made under it between phases (profile
+        #: mode lets them through later, so whether the tests use them is not measured).
+        self.harness_seen: dict[str, set[str]] = {}
+        #: Role name -> the role, as the tests ran it (variants included).
+        self.role_info: dict[str, Role] = {}
+
+    def add(self, role: str, facts: Mapping[str, Any] | None, records: Iterable[Mapping[str, Any]]) -> list[TrapRecord]:
+        """Enter one finished test of ``role`` and its records (JSON form); returns the records."""
+        if role not in self.role_info and facts:
+            self.role_info[role] = Role.from_json(dict(facts))
+        self.roles_used[role] = self.roles_used.get(role, 0) + 1
+        observed = self.observed.setdefault(role, set())
+        harness = self.harness_seen.setdefault(role, set())
+        added = [TrapRecord.from_json(dict(data)) for data in records]
+        for record in added:
+            if record.syscall in NUMBERS:  # a number the table lacks cannot go in an allow-list
+                (harness if record.phase == HARNESS else observed).add(record.syscall)
+        self.records.extend(added)
+        return added
+
+    def role(self, name: str) -> Role:
+        """The role as the tests ran it, else as the registry defines it."""
+        return self.role_info.get(name) or self.registry.get(name)
+
+    def filter_allows(self, role: Role, mode: str) -> frozenset[str]:
+        """The role's allow-list; in profile mode the part the role was seen to use so far.
+
+        A profile run stops only on allowed syscalls not yet seen for the role, so its
+        cost falls as the suite goes on; syscalls the role lacks stop every time, so
+        the gap counts equal an audit run's. :meth:`unmeasured` syscalls (what the
+        recorders need, memory and process creation, and what pytest's own code was
+        seen to make) are always allowed, so never counted as used or unused, and
+        always kept in the minimal allow-list.
+        """
+        if mode != PROFILE:
+            return role.allowed
+        return (frozenset(self.observed.get(role.name, ())) | self.unmeasured(role.name)) & role.allowed
+
+    def unmeasured(self, name: str) -> frozenset[str]:
+        """Syscalls profile mode always lets through for the role: never called unused."""
+        return PROFILE_ALWAYS | frozenset(self.harness_seen.get(name, ()))
+
+    def minimal(self, name: str) -> set[str]:
+        """Profile mode's minimal allow-list: what was used, and what was not measured."""
+        role = self.role(name)
+        return set(self.observed.get(name, set())) | (role.allowed & self.unmeasured(name))
+
+    def role_facts(self) -> dict[str, dict[str, object]]:
+        """Per role: tests, origin, definition, allow-list; in profile mode used, unused, minimal."""
+        facts: dict[str, dict[str, object]] = {}
+        for name, tests in self.roles_used.items():
+            role = self.role(name)
+            entry: dict[str, object] = {
+                "tests": tests,
+                "origin": role.origin,
+                "definition": role.definition,
+                "variant": role.is_variant,
+                "harden": role.harden,
+                "allowed": sorted(role.allowed),
+            }
+            if self.mode == PROFILE:
+                used = self.observed.get(name, set())
+                entry["used"] = sorted(used & role.allowed)
+                entry["unused"] = sorted(role.allowed - used - self.unmeasured(name))
+                entry["minimal"] = sorted(self.minimal(name))
+            facts[name] = entry
+        return facts
+
+    @staticmethod
+    def counts_as_gap(record: TrapRecord) -> bool:
+        """Whether ``record`` is a call the role lacks (not a profile-mode use)."""
+        return record.outcome != USED

@@ -1,0 +1,182 @@
+"""Turning a child's end into the test's reports.
+
+The child sends the reports it made; the recorder says how the child ended and what
+it trapped. A child that crashed, hung or exited before reporting becomes a failed
+report that says so; the records go on the last report (they cross to an xdist
+controller there), each violation and note into the shown report's sections.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from ..recorders.base import ChildOutcome
+from ..recorders.record import HARNESS, USED, TrapRecord
+from ..sandbox import explain_refusal, violation_message
+from .ledger import PROFILE
+from .settings import TestSandbox
+
+PHASES = ("setup", "call", "teardown")
+#: Exit code of a child whose harness failed (not the test): EX_SOFTWARE.
+CHILD_INTERNAL_ERROR = 70
+
+
+class Finished:
+    """What the main process has once a test's child is gone."""
+
+    def __init__(
+        self,
+        outcome: ChildOutcome,
+        raw_reports: list[dict[str, Any]],
+        needs: frozenset[str],
+        duration: float,
+        interrupted: bool,
+    ) -> None:
+        self.outcome = outcome
+        self.raw_reports = raw_reports
+        self.needs = needs  # what the recorder added to the role's filter for itself
+        self.duration = duration
+        self.interrupted = interrupted
+
+
+def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> list[pytest.TestReport]:
+    """The test's setup, call and teardown reports, from what the child sent and how it ended."""
+    config = item.config
+    outcome = finished.outcome
+    reports: dict[str, pytest.TestReport] = {}
+    for data in finished.raw_reports:
+        report = config.hook.pytest_report_from_serializable(config=config, data=data)
+        if isinstance(report, pytest.TestReport):
+            reports[report.when] = report
+    finish_records(outcome.records, sandbox, str(config.rootpath))
+    records = [r for r in outcome.records if r.phase != HARNESS and r.outcome != USED]
+    expected = list(PHASES)
+    if ("setup" in reports and not reports["setup"].passed) or config.getoption("setuponly", False):
+        expected.remove("call")
+    missing = [when for when in expected if when not in reports]
+    clean_exit = outcome.exit_code == 0 and not outcome.timed_out and not finished.interrupted
+    if missing or not clean_exit:
+        failed = missing[0] if missing else "teardown"
+        text = death_text(sandbox, outcome, records, finished.interrupted)
+        reports[failed] = failed_report(item, failed, text, finished.duration)
+        if failed != "teardown":
+            reports["teardown"] = passed_report(item, "teardown")
+    elif records and sandbox.mode == "audit" and sandbox.strict and "call" in reports and reports["call"].passed:
+        reports["call"] = failed_report(item, "call", violations_text(sandbox, records, strict=True), finished.duration)
+    ordered = [reports[w] for w in PHASES if w in reports]
+    last = ordered[-1]
+    shown = reports.get("call", last)  # -rA shows a passed test's call sections
+    last.sandbox_records = [r.to_json() for r in outcome.records]  # type: ignore[attr-defined]
+    role = sandbox.role
+    last.sandbox_role = role.name  # type: ignore[attr-defined]
+    last.sandbox_role_facts = role.to_json()  # type: ignore[attr-defined]  # crosses to an xdist controller
+    if records:
+        shown.sections.append(("sandbox violations", violations_text(sandbox, records)))
+    lent = sorted(finished.needs - sandbox.role.allowed)
+    notes = [*outcome.notes]
+    if lent:
+        notes.append(f"the {sandbox.recorder} recorder allowed {', '.join(lent)} for its own signal handler")
+    for note in notes:
+        shown.sections.append(("sandbox notes", note))
+    return ordered
+
+
+def finish_records(records: list[TrapRecord], sandbox: TestSandbox, root: str) -> None:
+    """Point each record at the project's code, explain hardening refusals, mark profile uses."""
+    for record in records:
+        _point_at_project_code(record, root)
+        if sandbox.role.harden:
+            record.reason = explain_refusal(record.nr, record.args, sandbox.role.allowed)
+        if sandbox.mode == PROFILE:
+            record.mode = PROFILE
+            if record.syscall in sandbox.role.allowed and not record.reason:
+                record.outcome = USED
+
+
+def failed_report(item: pytest.Item, when: str, text: str, duration: float) -> pytest.TestReport:
+    """A failed ``when`` report of ``item`` whose failure text is ``text``."""
+    call = pytest.CallInfo.from_call(lambda: pytest.fail(text, pytrace=False), when=when)  # type: ignore[arg-type]
+    report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+    report.duration = duration
+    return report
+
+
+def passed_report(item: pytest.Item, when: str) -> pytest.TestReport:
+    """A passed ``when`` report of ``item``."""
+    call = pytest.CallInfo.from_call(lambda: None, when=when)  # type: ignore[arg-type]
+    report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+    return report
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def record_line(record: TrapRecord) -> str:
+    """Upstream's message for ``record``, with role, location, arguments and reason."""
+    where = f", at {record.location} in {record.function}" if record.location else ""
+    args = f" {record.decoded_args}" if record.decoded_args and not record.reason else ""
+    reason = f" -- {record.reason}" if record.reason else ""
+    return f"{violation_message(record.nr, record.thread or '*unnamed*')} [role {record.role}{where}]{args}{reason}"
+
+
+def violations_text(sandbox: TestSandbox, records: list[TrapRecord], strict: bool = False) -> str:
+    """One line per violation (the first 50), and the strict-mode verdict."""
+    lines = [record_line(r) for r in records[:50]]
+    if len(records) > 50:
+        lines.append(f"... and {len(records) - 50} more")
+    if strict:
+        lines.append(f"sandbox: --sandbox-strict: {len(records)} syscall(s) not allowed for role {sandbox.role.name}")
+    return "\n".join(lines)
+
+
+def death_text(sandbox: TestSandbox, outcome: ChildOutcome, records: list[TrapRecord], interrupted: bool) -> str:
+    """Why a child ended without reporting: its violations, then how it ended, then the notes."""
+    lines = [record_line(r) for r in records[:20]]
+    if interrupted:
+        lines.append("sandbox: interrupted (Ctrl-C); the test's child was killed")
+    elif outcome.timed_out:
+        lines.append(f"sandbox: timed out after {sandbox.timeout:g} s; the test's child was killed")
+    elif outcome.signal is not None:
+        cause = (
+            {
+                "abort": " (abort mode: killed as the kernel kills a disallowed syscall)",
+                "log-and-abort": " (log-and-abort mode)",
+            }.get(sandbox.mode, "")
+            if records
+            else ""
+        )
+        lines.append(f"sandbox: the test's child was killed by {_signal_name(outcome.signal)}{cause}")
+    elif outcome.exit_code == CHILD_INTERNAL_ERROR:
+        lines.append("sandbox: the plugin failed in the test's child (see its stderr above)")
+    elif outcome.exit_code is not None:
+        lines.append(f"sandbox: the test's child exited with code {outcome.exit_code} before reporting (os._exit?)")
+    else:
+        lines.append("sandbox: the test's child vanished before reporting")
+    lines.extend(outcome.notes)
+    return "\n".join(lines)
+
+
+def _point_at_project_code(record: TrapRecord, root: str) -> None:
+    """Make the record's location the innermost frame in the project (under the rootdir).
+
+    The recorders report the innermost Python frame, often inside the standard
+    library (``socket.py:232 in __init__``); the line of the project's own code that
+    led there is what a reader acts on. The full stack stays in ``record.stack``.
+    Paths under the rootdir are shown relative to it.
+    """
+    prefix = root.rstrip(os.sep) + os.sep
+    for entry in reversed(record.stack):
+        path_line, _, function = entry.rpartition(" in ")
+        if path_line.startswith(prefix) and f"{os.sep}site-packages{os.sep}" not in path_line:
+            record.location, record.function = path_line, function
+            break
+    if record.location.startswith(prefix):
+        record.location = record.location[len(prefix) :]

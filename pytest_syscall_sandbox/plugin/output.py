@@ -1,0 +1,178 @@
+"""Everything the plugin shows and writes: the terminal section, the JSON report, the exports, the lint.
+
+Registered as a pytest plugin of its own (``sandbox-output``) beside the session; it
+reads the :class:`~.ledger.Ledger` and writes nothing else. Under pytest-xdist the
+controller writes and shows; workers only feed their reports to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ..roles.registry import BITCOIN_CORE, RoleRegistry
+from .ledger import PROFILE, Ledger
+from .settings import Settings, sandbox_of
+
+if TYPE_CHECKING:
+    from ..lint.lint import LintReport
+
+#: Seconds between rewrites of ``--sandbox-report`` during a run (and always at its end).
+REPORT_INTERVAL = 2.0
+
+
+def is_worker(config: pytest.Config) -> bool:
+    """A pytest-xdist worker: its controller reports."""
+    return hasattr(config, "workerinput")
+
+
+class SandboxOutput:
+    """The terminal section, ``--sandbox-report``, ``--sandbox-export`` and ``--sandbox-lint``."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, registry: RoleRegistry, ledger: Ledger) -> None:
+        self.config = config
+        self.settings = settings
+        self.registry = registry
+        self.ledger = ledger
+        self.interrupted = False
+        self._lint: LintReport | None = None
+        self._report_failed = False
+        self._report_written = 0.0
+
+    def test_done(self) -> None:
+        """After each sandboxed test: rewrite the report now and then (a crash loses at most this much)."""
+        if time.monotonic() - self._report_written > REPORT_INTERVAL:
+            self.write_report()
+            self._report_written = time.monotonic()
+
+    def write_report(self) -> None:
+        """Write ``--sandbox-report`` (atomically), if asked for and not an xdist worker."""
+        path = self.settings.report
+        if not path or is_worker(self.config):
+            return
+        from ..lint.environment import describe
+        from ..reports.gaps import build_json_report
+
+        document = build_json_report(
+            self.ledger.records,
+            self.ledger.role_facts(),
+            describe(),
+            {
+                "policy": self.settings.policy,
+                "mode": self.settings.mode,
+                "recorder": self.settings.recorder,
+                "scope": self.settings.scope,
+            },
+            interrupted=self.interrupted,
+        )
+        try:
+            write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+        except OSError as exc:
+            if not self._report_failed:
+                self._report_failed = True
+                self.config.issue_config_time_warning(
+                    pytest.PytestWarning(f"sandbox: could not write the report {path}: {exc}"), stacklevel=2
+                )
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Ctrl-C: the report says the run was interrupted."""
+        self.interrupted = True
+
+    def pytest_sessionfinish(self) -> None:
+        """Write the final report and, with ``--sandbox-export``, each role's allow-lists."""
+        if is_worker(self.config):
+            return
+        self.write_report()
+        if self.settings.export and self.ledger.roles_used:
+            self._export(self.settings.export)
+
+    def _export(self, directory: str) -> None:
+        from ..reports.export import oci_profile, role_definition, systemd_filter
+
+        os.makedirs(directory, exist_ok=True)
+        for name in self.ledger.roles_used:
+            current = set(self.ledger.role(name).allowed)
+            if self.settings.mode == PROFILE:
+                second = ("minimal", self.ledger.minimal(name))
+            else:  # without a profile only the gaps are known: the current list plus them
+                second = ("fixed", current | self.ledger.observed.get(name, set()))
+            for kind, names in (("current", current), second):
+                stem = os.path.join(directory, f"{name}.{kind}")
+                write_atomically(stem + ".oci.json", oci_profile(names))
+                write_atomically(stem + ".systemd.conf", systemd_filter(names))
+                write_atomically(stem + ".role.ini", role_definition(f"{name}_{kind.upper()}", names))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The "syscall sandbox" section: lint summary, per-role gaps, profile lists, report path."""
+        ledger = self.ledger
+        if not ledger.roles_used and not ledger.records:
+            return
+        from ..reports.gaps import render_profile, render_summary
+
+        builtin = [r.name for r in self.registry.roles() if r.origin == BITCOIN_CORE]
+        verbosity = self.config.get_verbosity()
+        bases = {name: ledger.role(name).definition for name in ledger.roles_used if ledger.role(name).is_variant}
+        text = render_summary(ledger.records, ledger.roles_used, verbosity=verbosity, builtin=builtin, bases=bases)
+        lines = self._lint_summary()
+        if self.settings.mode == PROFILE:
+            text += "\n\n" + render_profile(ledger.role_facts())
+        terminalreporter.write_sep("=", "syscall sandbox")
+        for line in lines:
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(text)
+        if self.settings.report and not is_worker(self.config):
+            terminalreporter.write_line(f"sandbox report: {self.settings.report}")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """With ``--sandbox-lint``: lint the roles the collected tests use, before any runs."""
+        if not self.settings.lint or is_worker(self.config):
+            return
+        from ..lint.lint import LintEnvironment, lint, render_table
+
+        roles: dict[str, frozenset[str]] = {}
+        for item in session.items:
+            sandbox = sandbox_of(item)
+            if sandbox is not None:
+                roles[sandbox.role.name] = sandbox.role.allowed
+        self._lint = lint(roles, LintEnvironment.detect())
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        lines = self._lint_summary()
+        if self.config.get_verbosity() > 0:
+            lines = render_table(self._lint).splitlines()
+        for line in lines:
+            reporter.write_line(line)
+
+    def _lint_summary(self) -> list[str]:
+        ledger = self.ledger
+        if self._lint is None and self.settings.lint and ledger.roles_used:  # xdist: the controller collects nothing
+            from ..lint.lint import LintEnvironment, lint
+
+            roles = {name: ledger.role(name).allowed for name in ledger.roles_used}
+            self._lint = lint(roles, LintEnvironment.detect())
+        if self._lint is None:
+            return []
+        from ..lint.lint import summary_lines
+
+        return summary_lines(self._lint) or [
+            f"sandbox lint: no certain or likely findings for {len(self._lint.roles)} role(s)"
+        ]
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write a temporary file beside ``path``, then rename it over ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

@@ -13,7 +13,7 @@ from .engine.compiler import LAYOUTS, TREE, compile_allow_list
 from .errors import SandboxError
 from .kernel.actions import SyscallSandboxAction
 from .kernel.syscalls import NAMES, numbers_of, resolve
-from .lint import lint as lint_command
+from .lint import command as lint_command
 from .roles.groups import GROUPS
 from .roles.policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_syscalls
 from .roles.profiles import PROFILES, SANDBOX_RS

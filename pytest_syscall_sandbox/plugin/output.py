@@ -19,7 +19,7 @@ from .ledger import PROFILE, Ledger
 from .settings import Settings, sandbox_of
 
 if TYPE_CHECKING:
-    from ..lint.lint import LintReport
+    from ..lint.report import LintReport
 
 #: Seconds between rewrites of ``--sandbox-report`` during a run (and always at its end).
 REPORT_INTERVAL = 2.0
@@ -131,7 +131,8 @@ class SandboxOutput:
         """With ``--sandbox-lint``: lint the roles the collected tests use, before any runs."""
         if not self.settings.lint or is_worker(self.config):
             return
-        from ..lint.lint import LintEnvironment, lint, render_table
+        from ..lint.environment import LintEnvironment
+        from ..lint.report import lint, render_table
 
         roles: dict[str, frozenset[str]] = {}
         for item in session.items:
@@ -151,13 +152,14 @@ class SandboxOutput:
     def _lint_summary(self) -> list[str]:
         ledger = self.ledger
         if self._lint is None and self.settings.lint and ledger.roles_used:  # xdist: the controller collects nothing
-            from ..lint.lint import LintEnvironment, lint
+            from ..lint.environment import LintEnvironment
+            from ..lint.report import lint
 
             roles = {name: ledger.role(name).allowed for name in ledger.roles_used}
             self._lint = lint(roles, LintEnvironment.detect())
         if self._lint is None:
             return []
-        from ..lint.lint import summary_lines
+        from ..lint.report import summary_lines
 
         return summary_lines(self._lint) or [
             f"sandbox lint: no certain or likely findings for {len(self._lint.roles)} role(s)"

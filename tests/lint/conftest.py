@@ -10,7 +10,7 @@ import pytest
 # Make ``import upstream_early_2021`` and ``import lint_support`` work in every import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pytest_syscall_sandbox.lint.lint import LintEnvironment
+from pytest_syscall_sandbox.lint.environment import LintEnvironment
 
 #: Where CI checks out ``shared`` beside the clone.
 REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"

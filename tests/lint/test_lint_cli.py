@@ -10,15 +10,9 @@ import sys
 import pytest
 
 from pytest_syscall_sandbox.errors import UnknownPolicyError
-from pytest_syscall_sandbox.lint.lint import (
-    LintEnvironment,
-    add_arguments,
-    lint,
-    policy_roles,
-    render_table,
-    run_lint,
-    summary_lines,
-)
+from pytest_syscall_sandbox.lint.command import add_arguments, run_lint
+from pytest_syscall_sandbox.lint.environment import LintEnvironment
+from pytest_syscall_sandbox.lint.report import lint, policy_roles, render_table, summary_lines
 
 
 def parse(*argv: str) -> argparse.Namespace:

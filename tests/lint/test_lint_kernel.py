@@ -8,14 +8,9 @@ import pytest
 
 from pytest_syscall_sandbox.kernel.syscalls import NAMES, NEWER_NUMBERS, NUMBERS
 from pytest_syscall_sandbox.lint.drift import LINUX_SINCE, parse_version
-from pytest_syscall_sandbox.lint.lint import (
-    PROBE_LIMIT,
-    LintEnvironment,
-    assumed_implemented,
-    kernel_drift,
-    lint_role,
-    probe_kernel,
-)
+from pytest_syscall_sandbox.lint.environment import LintEnvironment, assumed_implemented
+from pytest_syscall_sandbox.lint.findings import kernel_drift, lint_role
+from pytest_syscall_sandbox.lint.probe import PROBE_LIMIT, probe_kernel
 
 pytestmark = pytest.mark.kernel
 

@@ -27,7 +27,8 @@ import pytest
 import upstream_early_2021 as early
 
 from pytest_syscall_sandbox.kernel.actions import USER_NOTIF
-from pytest_syscall_sandbox.lint.lint import CERTAIN, LIKELY, LintEnvironment, lint_role
+from pytest_syscall_sandbox.lint.environment import LintEnvironment
+from pytest_syscall_sandbox.lint.findings import CERTAIN, LIKELY, lint_role
 from pytest_syscall_sandbox.roles.policies import SyscallSandboxPolicy, policy_syscalls
 
 pytestmark = pytest.mark.kernel

@@ -9,7 +9,9 @@ import pytest
 import upstream_early_2021 as early
 
 from pytest_syscall_sandbox.lint.drift import families_of, format_version
-from pytest_syscall_sandbox.lint.lint import CERTAIN, LIKELY, NOTE, LintEnvironment, lint, lint_role, policy_roles
+from pytest_syscall_sandbox.lint.environment import LintEnvironment
+from pytest_syscall_sandbox.lint.findings import CERTAIN, LIKELY, NOTE, lint_role
+from pytest_syscall_sandbox.lint.report import lint, policy_roles
 from pytest_syscall_sandbox.roles.groups import GROUPS
 
 #: The three the issue's acceptance names, plus rseq (drift) and fstatfs (statfs family).

@@ -16,8 +16,9 @@ from .kernel.syscalls import NAMES, numbers_of, resolve
 from .lint import command as lint_command
 from .roles.groups import GROUPS
 from .roles.policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_syscalls
-from .roles.profiles import PROFILES, SANDBOX_RS
-from .roles.registry import BITCOIN_CORE, BUILTIN_ORIGINS, RoleRegistry
+from .roles.profiles import PROFILE_BASE, PROFILE_OWN, PROFILES
+from .roles.registry import RoleRegistry
+from .roles.role import BITCOIN_CORE, BUILTIN_ORIGINS, SANDBOX_RS
 from .sandbox import allow_list_filter
 
 _MODES = [a.value for a in SyscallSandboxAction]
@@ -35,7 +36,10 @@ def _bitcoin_core_table() -> str:
 
 
 def _sandbox_rs_table() -> str:
-    rows = [(p.name, p.description, p.base or "-", len(p.own), len(p.allowed)) for p in PROFILES.values()]
+    rows = [
+        (p.name, p.description, PROFILE_BASE[p.name] or "-", len(PROFILE_OWN[p.name]), len(p.allowed))
+        for p in PROFILES.values()
+    ]
     return tabulate(rows, headers=["profile", "description", "builds on", "adds", "syscalls"])
 
 

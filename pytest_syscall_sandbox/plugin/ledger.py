@@ -12,7 +12,8 @@ from typing import Any
 
 from ..kernel.syscalls import NUMBERS
 from ..recorders.record import HARNESS, USED, TrapRecord
-from ..roles.registry import Role, RoleRegistry
+from ..roles.registry import RoleRegistry
+from ..roles.role import Role
 
 PROFILE = "profile"
 #: What profile mode always lets through when the role allows it (so it is never counted

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..roles.registry import BITCOIN_CORE, RoleRegistry
+from ..roles.registry import RoleRegistry
+from ..roles.role import BITCOIN_CORE
 from .ledger import PROFILE, Ledger
 from .settings import Settings, sandbox_of
 

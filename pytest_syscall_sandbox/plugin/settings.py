@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from ..errors import SandboxError
-from ..roles.registry import Role, RoleRegistry
+from ..roles.registry import RoleRegistry
+from ..roles.role import Role
 
 MODES = ("log-and-abort", "abort", "audit", "profile")
 RECORDERS = ("ptrace", "sigsys")

@@ -9,6 +9,7 @@ from ..kernel.actions import KILL_PROCESS, Action
 from ..kernel.syscalls import check_names, numbers_of
 from .groups import DEFAULT_GROUPS, GROUPS, find_group, method_name
 from .policies import SyscallSandboxPolicy, policy_groups
+from .role import CUSTOM, Role
 
 
 class SeccompPolicyBuilder:
@@ -23,6 +24,8 @@ class SeccompPolicyBuilder:
     def __init__(self, *, defaults: bool = True) -> None:
         self._allowed: set[str] = set()
         self.groups: list[str] = []
+        #: What was asked for, in order, in the custom-role syntax (``@Group +name -name``).
+        self._terms: list[str] = []
         if defaults:
             for group in DEFAULT_GROUPS:
                 self.allow_group(group)
@@ -40,17 +43,22 @@ class SeccompPolicyBuilder:
         group = find_group(group)
         if group not in self.groups:
             self.groups.append(group)
+            self._terms.append(f"@{group}")
         self._allowed.update(GROUPS[group])
         return self
 
     def allow(self, *names: str) -> SeccompPolicyBuilder:
         """Allow single syscalls by name."""
-        self._allowed.update(check_names(names))
+        checked = check_names(names)
+        self._allowed.update(checked)
+        self._terms += [f"+{name}" for name in checked]
         return self
 
     def deny(self, *names: str) -> SeccompPolicyBuilder:
         """Remove single syscalls from the allow-list."""
-        self._allowed.difference_update(check_names(names))
+        checked = check_names(names)
+        self._allowed.difference_update(checked)
+        self._terms += [f"-{name}" for name in checked]
         return self
 
     @property
@@ -58,9 +66,13 @@ class SeccompPolicyBuilder:
         """The names of the syscalls allowed so far."""
         return frozenset(self._allowed)
 
+    def role(self, name: str = "BUILT", description: str = "") -> Role:
+        """What was built, as a :class:`~.role.Role` called ``name`` (its definition in the role syntax)."""
+        return Role(name, self.allowed, CUSTOM, " ".join(self._terms), description, tuple(self.groups))
+
     def build_filter(self, action: Action = KILL_PROCESS, *, layout: str = TREE) -> CompiledFilter:
         """Compile the allow-list; every other syscall gets ``action``."""
-        return compile_allow_list(numbers_of(self._allowed), action, layout=layout)
+        return compile_allow_list(numbers_of(self.role().allowed), action, layout=layout)
 
     # One allow_* method per upstream group, generated below.
     allow_address_space_access: Callable[[], SeccompPolicyBuilder]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
 from ..errors import UnknownPolicyError
 from .groups import DEFAULT_GROUPS, FILE_SYSTEM, GROUPS, NETWORK
+from .role import BITCOIN_CORE, Role
 
 
 class SyscallSandboxPolicy(enum.Enum):
@@ -64,9 +66,18 @@ def policy_groups(policy: SyscallSandboxPolicy) -> tuple[str, ...]:
     return DEFAULT_GROUPS + POLICY_EXTRA_GROUPS[policy]
 
 
+@functools.cache
+def policy_role(policy: SyscallSandboxPolicy) -> Role:
+    """The policy as a role: its groups, upstream's thread name, every syscall they allow."""
+    groups = policy_groups(policy)
+    allowed = frozenset(name for group in groups for name in GROUPS[group])
+    definition = " ".join(f"@{g}" for g in groups)
+    return Role(policy.name, allowed, BITCOIN_CORE, definition, f"Bitcoin Core thread {policy.value}", groups)
+
+
 def policy_syscalls(policy: SyscallSandboxPolicy) -> frozenset[str]:
     """The names of all syscalls the policy allows."""
-    return frozenset(name for group in policy_groups(policy) for name in GROUPS[group])
+    return policy_role(policy).allowed
 
 
 def policy_key(name: str) -> str:

@@ -12,12 +12,10 @@ NETWORK plus privileged operations, not the whole table.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..kernel.syscalls import check_names
-
-SANDBOX_RS = "sandbox-rs"
+from .role import SANDBOX_RS, Role
 
 #: Names in the crate's lists that the x86-64 table lacks, and why they are dropped.
 DROPPED: Mapping[str, str] = MappingProxyType(
@@ -69,37 +67,27 @@ _OWN: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Profile:
-    """One sandbox-rs profile: its own additions and everything it allows."""
-
-    name: str
-    description: str
-    #: The syscalls this level adds to the one below (the crate's ``*_extras`` list).
-    own: tuple[str, ...]
-    #: Everything it allows: the level below plus ``own``.
-    allowed: frozenset[str]
-    #: The profile below it, or "" for ESSENTIAL.
-    base: str = ""
-
-    @property
-    def definition(self) -> str:
-        """The profile in the custom-role syntax: ``MINIMAL +mkdir +mkdirat ...``."""
-        terms = [self.base] if self.base else []
-        return " ".join(terms + [f"+{name}" for name in self.own])
-
-
-def _build() -> dict[str, Profile]:
-    profiles: dict[str, Profile] = {}
-    below: Profile | None = None
+def _build() -> tuple[dict[str, Role], dict[str, tuple[str, ...]], dict[str, str]]:
+    roles: dict[str, Role] = {}
+    own_lists: dict[str, tuple[str, ...]] = {}
+    bases: dict[str, str] = {}
+    below: Role | None = None
     for name, (description, names) in _OWN.items():
         own = check_names(n for n in dict.fromkeys(names.split()) if n not in DROPPED)
         allowed = (below.allowed if below else frozenset()) | frozenset(own)
-        below = profiles[name] = Profile(name, description, own, allowed, below.name if below else "")
-    return profiles
+        terms = [below.name] if below else []
+        definition = " ".join(terms + [f"+{n}" for n in own])
+        own_lists[name], bases[name] = own, below.name if below else ""
+        below = roles[name] = Role(name, allowed, SANDBOX_RS, definition, description)
+    return roles, own_lists, bases
 
 
-#: Name -> profile, lowest first.
-PROFILES: Mapping[str, Profile] = MappingProxyType(_build())
+_ROLES, _OWN_LISTS, _BASES = _build()
+#: Name -> profile (a :class:`~.role.Role` of origin ``sandbox-rs``), lowest first.
+PROFILES: Mapping[str, Role] = MappingProxyType(_ROLES)
+#: Name -> the syscalls that level adds to the one below (the crate's ``*_extras`` list).
+PROFILE_OWN: Mapping[str, tuple[str, ...]] = MappingProxyType(_OWN_LISTS)
+#: Name -> the profile it builds on ("" for ESSENTIAL).
+PROFILE_BASE: Mapping[str, str] = MappingProxyType(_BASES)
 #: The names, lowest first.
 PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)

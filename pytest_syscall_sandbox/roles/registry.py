@@ -16,119 +16,25 @@ Names of roles are case-insensitive.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
 
 from ..errors import SandboxError, UnknownPolicyError
 from ..kernel.syscalls import check_names
 from .groups import GROUPS, find_group
-from .policies import SyscallSandboxPolicy, get_policy, policy_groups, policy_key, policy_syscalls
-from .profiles import PROFILES, SANDBOX_RS, Profile
-
-#: The custom-role term that adds the argument-level hardening set.
-HARDENING_TERM = "@Hardening"
-BITCOIN_CORE = "bitcoin-core"
-CUSTOM = "custom"
-#: Origins of the built-in roles, in listing order.
-BUILTIN_ORIGINS = (BITCOIN_CORE, SANDBOX_RS)
+from .policies import SyscallSandboxPolicy, get_policy, policy_key, policy_role
+from .profiles import PROFILES
+from .role import BITCOIN_CORE, BUILTIN_ORIGINS, CUSTOM, HARDENING_TERM, SANDBOX_RS, Role
 
 
 class RoleDefinitionError(SandboxError, ValueError):
     """A custom role that cannot be built; the message names the role and the term."""
 
 
-@dataclass(frozen=True)
-class Role:
-    """A named allow-list."""
-
-    name: str
-    allowed: frozenset[str]
-    origin: str = CUSTOM
-    #: The definition it was built from, in the custom-role syntax.
-    definition: str = ""
-    description: str = ""
-    groups: tuple[str, ...] = field(default=())
-    #: Whether the argument-level hardening set (:mod:`.hardening`) is compiled in.
-    harden: bool = False
-
-    def with_changes(self, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Role:
-        """A variant with single syscalls added and removed (marker ``allow=``/``deny=``).
-
-        Its name says how it differs (``NET+getgroups-socket``), so that reports never
-        mix it up with the role it came from.
-        """
-        allow, deny = check_names(allow), check_names(deny)
-        if not allow and not deny:
-            return self
-        changes = [*(f"+{n}" for n in allow), *(f"-{n}" for n in deny)]
-        allowed = (self.allowed | set(allow)) - set(deny)
-        definition = " ".join([self._base(), *changes])
-        return replace(self, name=self.name + "".join(changes), allowed=frozenset(allowed), definition=definition)
-
-    def hardened(self) -> Role:
-        """The variant with the hardening set (``--sandbox-harden``, marker ``harden=True``): ``NET@Hardening``."""
-        if self.harden:
-            return self
-        definition = f"{self._base()} {HARDENING_TERM}"
-        return replace(self, name=self.name + HARDENING_TERM, harden=True, definition=definition)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-compatible dict (reports carry it to an xdist controller)."""
-        return {
-            "name": self.name,
-            "allowed": sorted(self.allowed),
-            "origin": self.origin,
-            "definition": self.definition,
-            "description": self.description,
-            "groups": list(self.groups),
-            "harden": self.harden,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Role:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            data["name"],
-            frozenset(data["allowed"]),
-            data["origin"],
-            data["definition"],
-            data["description"],
-            tuple(data["groups"]),
-            data["harden"],
-        )
-
-    def _base(self) -> str:
-        """How a definition refers to this role: its name, or for a variant its definition."""
-        return self.definition if self.is_variant else self.name
-
-    @property
-    def is_variant(self) -> bool:
-        """True for a marker's or option's variant of a role, which no registry holds."""
-        return not self.name.replace("_", "").isalnum()
-
-
-def _builtin(policy: SyscallSandboxPolicy) -> Role:
-    groups = policy_groups(policy)
-    return Role(
-        policy.name,
-        policy_syscalls(policy),
-        BITCOIN_CORE,
-        " ".join(f"@{g}" for g in groups),
-        f"Bitcoin Core thread {policy.value}",
-        groups,
-    )
-
-
-def _profile(profile: Profile) -> Role:
-    return Role(profile.name, profile.allowed, SANDBOX_RS, profile.definition, profile.description)
-
-
 class RoleRegistry:
     """The roles a run knows: the built-in policies and profiles, and custom definitions."""
 
     def __init__(self) -> None:
-        self._roles: dict[str, Role] = {p.name: _builtin(p) for p in SyscallSandboxPolicy}
-        self._roles.update((name, _profile(profile)) for name, profile in PROFILES.items())
+        self._roles: dict[str, Role] = {p.name: policy_role(p) for p in SyscallSandboxPolicy}
+        self._roles.update(PROFILES)
 
     def __contains__(self, name: str) -> bool:
         return policy_key(name) in self._roles
@@ -220,3 +126,16 @@ def parse_role_lines(text: str) -> dict[str, str]:
             )
         definitions[name.strip()] = definition.strip()
     return definitions
+
+
+__all__ = [
+    "BITCOIN_CORE",
+    "BUILTIN_ORIGINS",
+    "CUSTOM",
+    "HARDENING_TERM",
+    "SANDBOX_RS",
+    "Role",
+    "RoleDefinitionError",
+    "RoleRegistry",
+    "parse_role_lines",
+]

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_syscall_sandbox.errors import UnknownPolicyError
 from pytest_syscall_sandbox.kernel.syscalls import NUMBERS, check_names
-from pytest_syscall_sandbox.roles.profiles import DROPPED, PROFILE_NAMES, PROFILES
+from pytest_syscall_sandbox.roles.profiles import DROPPED, PROFILE_BASE, PROFILE_NAMES, PROFILE_OWN, PROFILES
 from pytest_syscall_sandbox.roles.registry import BITCOIN_CORE, RoleDefinitionError, RoleRegistry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +40,9 @@ def test_each_profile_is_a_strict_superset_of_the_one_below() -> None:
     for lower, upper in zip(ORDER, ORDER[1:]):
         below, above = PROFILES[lower].allowed, PROFILES[upper].allowed
         assert below < above, f"{upper} must strictly contain {lower}"
-        assert above - below == set(PROFILES[upper].own) - below
-        assert PROFILES[upper].base == lower
-    assert PROFILES["ESSENTIAL"].base == ""
+        assert above - below == set(PROFILE_OWN[upper]) - below
+        assert PROFILE_BASE[upper] == lower
+    assert PROFILE_BASE["ESSENTIAL"] == ""
 
 
 def test_every_name_is_in_the_x86_64_table() -> None:
@@ -86,7 +86,7 @@ def test_lists_are_the_seeds() -> None:
         pytest.skip(f"seed file {SEED} is absent")
     text = SEED.read_text()
     for name, function in SEED_FUNCTIONS.items():
-        assert list(PROFILES[name].own) == [n for n in _seed_list(text, function) if n not in DROPPED], name
+        assert list(PROFILE_OWN[name]) == [n for n in _seed_list(text, function) if n not in DROPPED], name
 
 
 def test_profiles_are_built_in_roles_usable_by_name() -> None:
@@ -107,7 +107,7 @@ def test_custom_roles_build_on_profiles_and_cannot_replace_them() -> None:
     registry = RoleRegistry()
     role = registry.define("WORKER", "NETWORK -socket +getgroups")
     assert role.allowed == (PROFILES["NETWORK"].allowed - {"socket"}) | {"getgroups"}
-    assert registry.define("SMALL", "UNRESTRICTED -NETWORK").allowed == set(PROFILES["UNRESTRICTED"].own) - set(
+    assert registry.define("SMALL", "UNRESTRICTED -NETWORK").allowed == set(PROFILE_OWN["UNRESTRICTED"]) - set(
         PROFILES["NETWORK"].allowed
     )
     with pytest.raises(RoleDefinitionError, match="built-in role"):
@@ -135,7 +135,7 @@ def test_cli_lists_every_origin_grouped() -> None:
         name = row.split()[0]
         assert DESCRIPTIONS[name] in row
         assert row.split()[-1] == str(len(PROFILES[name].allowed))
-        assert row.split()[-2] == str(len(PROFILES[name].own))
+        assert row.split()[-2] == str(len(PROFILE_OWN[name]))
 
 
 def test_cli_one_origin() -> None:

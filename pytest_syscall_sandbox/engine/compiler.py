@@ -38,36 +38,25 @@ from ..errors import BpfError
 from ..kernel.actions import ALLOW, KILL_PROCESS, Action
 from ..kernel.syscalls import AUDIT_ARCH_X86_64, NAMES, NUMBERS, X32_SYSCALL_BIT
 from .bpf import (
-    BPF_ABS,
-    BPF_ALU,
-    BPF_AND,
-    BPF_JA,
     BPF_JEQ,
     BPF_JGE,
     BPF_JGT,
-    BPF_JMP,
     BPF_JSET,
-    BPF_K,
-    BPF_LD,
-    BPF_W,
     SECCOMP_DATA_ARCH,
     SECCOMP_DATA_ARGS,
     SECCOMP_DATA_IP,
     SECCOMP_DATA_NR,
     Instruction,
     disassemble,
-    jump,
     pack,
-    ret,
-    stmt,
     validate,
 )
+from .emitter import Backward
 from .rules import ArgAnySet, ArgEq, ArgGe, ArgGt, ArgLt, ArgMaskedEq, ArgMatcher, ArgNe, Rule, rules_by_number
 
 TREE = "tree"
 LINEAR = "linear"
 LAYOUTS = (TREE, LINEAR)
-_MAX_JUMP = 255
 _U32 = 0xFFFFFFFF
 
 
@@ -121,63 +110,6 @@ class CompiledFilter:
         return len(self.program)
 
 
-# --------------------------------------------------------------------------- argument sub-programs
-
-
-class _Backward:
-    """A program built from its last instruction to its first: every jump target already exists.
-
-    A label is an instruction's index counted from the end (0 = the last one), so it
-    never changes as code is prepended. Jumps farther than 255 get a ``JA`` trampoline.
-    """
-
-    def __init__(self) -> None:
-        self._reversed: list[Instruction] = []
-        self._notes: dict[int, list[str]] = {}
-        self._returns: dict[int, int] = {}
-
-    def _push(self, insn: Instruction) -> int:
-        self._reversed.append(insn)
-        return len(self._reversed) - 1
-
-    def _distance(self, target: int) -> int:
-        """The jump offset from the next instruction pushed to ``target``."""
-        return len(self._reversed) - 1 - target
-
-    def ret(self, action: Action) -> int:
-        """``return action``, shared with an earlier identical return."""
-        if action.ret not in self._returns:
-            self._returns[action.ret] = self._push(ret(action))
-        return self._returns[action.ret]
-
-    def load(self, offset: int) -> int:
-        """``A = seccomp_data[offset]``."""
-        return self._push(stmt(BPF_LD | BPF_W | BPF_ABS, offset))
-
-    def mask(self, k: int) -> int:
-        """``A &= k``."""
-        return self._push(stmt(BPF_ALU | BPF_AND | BPF_K, k))
-
-    def cond(self, op: int, k: int, true: int, false: int) -> int:
-        """``if (A op k) goto true else goto false``."""
-        while True:
-            if self._distance(true) > _MAX_JUMP:
-                true = self._push(stmt(BPF_JMP | BPF_JA, self._distance(true)))
-            elif self._distance(false) > _MAX_JUMP:
-                false = self._push(stmt(BPF_JMP | BPF_JA, self._distance(false)))
-            else:
-                return self._push(jump(BPF_JMP | op | BPF_K, k, self._distance(true), self._distance(false)))
-
-    def note(self, label: int, text: str) -> None:
-        """Attach a comment for the disassembly."""
-        self._notes.setdefault(label, []).append(text)
-
-    def build(self) -> tuple[list[Instruction], dict[int, str]]:
-        """The instructions in execution order and the comments by pc."""
-        last = len(self._reversed) - 1
-        return list(reversed(self._reversed)), {last - label: "; ".join(t) for label, t in self._notes.items()}
-
-
 def _halves(matcher: ArgMatcher, value: int) -> list[tuple[int, int]]:
     """``(offset, 32-bit constant)`` for each half the matcher tests, high half first."""
     low = SECCOMP_DATA_ARGS + 8 * matcher.index
@@ -186,7 +118,7 @@ def _halves(matcher: ArgMatcher, value: int) -> list[tuple[int, int]]:
     return [(low + 4, value >> 32), (low, value & _U32)]
 
 
-def _emit_matcher(b: _Backward, matcher: ArgMatcher, true: int, false: int) -> int:
+def _emit_matcher(b: Backward, matcher: ArgMatcher, true: int, false: int) -> int:
     """Code that goes to ``true`` when ``matcher`` matches, else to ``false``; returns its entry."""
     if isinstance(matcher, (ArgEq, ArgNe)):
         if isinstance(matcher, ArgNe):
@@ -261,10 +193,9 @@ class _Checked:
 _Verdict = Union[Action, _Checked]
 
 
-def _subprogram(leaf: _Checked) -> tuple[list[Instruction], dict[int, str]]:
-    """The rules of one number, tried in order; A holds anything on entry."""
+def _subprogram(b: Backward, leaf: _Checked) -> int:
+    """The rules of one number, tried in order (A holds anything on entry); returns its entry."""
     name = NAMES.get(leaf.nr, str(leaf.nr))
-    b = _Backward()
     following = b.ret(leaf.fallback)
     b.note(following, f"{name}: no rule matched -> {leaf.fallback}")
     count = len(leaf.rules)
@@ -277,53 +208,34 @@ def _subprogram(leaf: _Checked) -> tuple[list[Instruction], dict[int, str]]:
         reason = f" ({rule.reason})" if rule.reason else ""
         b.note(target, f"{name} rule {number}/{count}: {rule.condition()} -> {rule.action}{reason}")
         following = target
-    return b.build()
+    return following
 
 
 # --------------------------------------------------------------------------- the dispatch
 
 
-@dataclass
-class _Code:
-    instructions: list[Instruction] = field(default_factory=list)
-    notes: dict[int, str] = field(default_factory=dict)
-    subprograms: list[tuple[str, int, int]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.instructions)
-
-    def extend(self, other: _Code) -> None:
-        shift = len(self.instructions)
-        self.instructions += other.instructions
-        self.notes.update({pc + shift: text for pc, text in other.notes.items()})
-        self.subprograms += [(name, start + shift, end + shift) for name, start, end in other.subprograms]
-
-
-def _leaf(verdict: _Verdict) -> _Code:
+def _leaf(b: Backward, verdict: _Verdict) -> int:
+    """A number's verdict: a return, or its argument sub-program; returns its entry."""
     if isinstance(verdict, Action):
-        return _Code([ret(verdict)])
-    instructions, notes = _subprogram(verdict)
-    return _Code(instructions, notes, [(NAMES.get(verdict.nr, str(verdict.nr)), 0, len(instructions))])
+        return b.ret(verdict)
+    return b.subprogram(NAMES.get(verdict.nr, str(verdict.nr)), lambda: _subprogram(b, verdict))
 
 
-def _prologue(arch_action: Action, trusted_ip: int | None) -> list[Instruction]:
-    program = [
-        stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARCH),  # A = arch
-        jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),  # if (A == X86_64) skip
-        ret(arch_action),
-    ]
+def _prologue(b: Backward, arch_action: Action, trusted_ip: int | None) -> None:
+    """``A = arch; if (A != X86_64) return arch_action``, the trusted-IP escape, ``A = sys_number``."""
+    number = b.load(SECCOMP_DATA_NR)  # A = sys_number
     if trusted_ip is not None:
         # Syscalls made from one known instruction run unchecked: the SIGSYS handler's
         # way to re-issue a trapped call (Chromium's seccomp-bpf has the same escape hatch).
-        program += [
-            stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_IP),  # A = instruction_pointer
-            jump(BPF_JMP | BPF_JEQ | BPF_K, trusted_ip & 0xFFFFFFFF, 0, 3),
-            stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_IP + 4),  # A = instruction_pointer >> 32
-            jump(BPF_JMP | BPF_JEQ | BPF_K, trusted_ip >> 32, 0, 1),
-            ret(ALLOW),
-        ]
-    program.append(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR))  # A = sys_number
-    return program
+        allow = b.ret(ALLOW)
+        b.cond(BPF_JEQ, trusted_ip >> 32, allow, number)
+        high = b.load(SECCOMP_DATA_IP + 4)  # A = instruction_pointer >> 32
+        b.cond(BPF_JEQ, trusted_ip & 0xFFFFFFFF, high, number)
+        b.load(SECCOMP_DATA_IP)  # A = instruction_pointer
+    checks = b.next
+    refuse = b.ret(arch_action)
+    b.cond(BPF_JEQ, AUDIT_ARCH_X86_64, checks, refuse)  # if (A == X86_64) skip
+    b.load(SECCOMP_DATA_ARCH)  # A = arch
 
 
 def _runs(rules: Mapping[int, _Verdict], default: Action) -> list[tuple[int, _Verdict]]:
@@ -340,37 +252,26 @@ def _runs(rules: Mapping[int, _Verdict], default: Action) -> list[tuple[int, _Ve
     return runs
 
 
-def _skip(op: int, k: int, length: int, *, when: bool) -> list[Instruction]:
-    """Compare A with ``k`` (``op``: BPF_JEQ, BPF_JGE, ...) and skip the next ``length``
-    instructions when the comparison comes out ``when``: a conditional jump where
-    8 bits reach, else a conditional hop onto an unconditional ``JA`` (32 bits)."""
-    test = BPF_JMP | op | BPF_K
-    if length <= _MAX_JUMP:
-        return [jump(test, k, length, 0) if when else jump(test, k, 0, length)]
-    return [jump(test, k, 0, 1) if when else jump(test, k, 1, 0), stmt(BPF_JMP | BPF_JA, length)]
-
-
-def _tree(runs: Sequence[tuple[int, _Verdict]]) -> tuple[_Code, int]:
-    """Emit the search tree for ``runs``; returns (code, comparisons)."""
+def _tree(b: Backward, runs: Sequence[tuple[int, _Verdict]]) -> int:
+    """The search tree for ``runs`` (left half first in the program); returns the comparisons."""
     if len(runs) == 1:
-        return _leaf(runs[0][1]), 0
+        _leaf(b, runs[0][1])
+        return 0
     mid = len(runs) // 2
-    left, left_cmp = _tree(runs[:mid])
-    right, right_cmp = _tree(runs[mid:])
-    code = _Code(_skip(BPF_JGE, runs[mid][0], len(left), when=True))  # A >= boundary: right
-    code.extend(left)
-    code.extend(right)
-    return code, left_cmp + right_cmp + 1
+    right_cmp = _tree(b, runs[mid:])
+    right = b.next
+    left_cmp = _tree(b, runs[:mid])
+    b.cond(BPF_JGE, runs[mid][0], right, b.next)  # A >= boundary: right
+    return left_cmp + right_cmp + 1
 
 
-def _linear(verdicts: Mapping[int, _Verdict], default: Action) -> _Code:
-    code = _Code()
-    for nr in sorted(verdicts):
-        leaf = _leaf(verdicts[nr])
-        code.extend(_Code(_skip(BPF_JEQ, nr, len(leaf), when=False)))  # A != nr: past its leaf
-        code.extend(leaf)
-    code.extend(_Code([ret(default)]))
-    return code
+def _linear(b: Backward, verdicts: Mapping[int, _Verdict], default: Action) -> int:
+    """Upstream's chain: ``if (A == nr) <its leaf>`` per number, then ``return default``."""
+    following = b.ret(default)
+    for nr in sorted(verdicts, reverse=True):
+        entry = _leaf(b, verdicts[nr])
+        following = b.cond(BPF_JEQ, nr, entry, following)  # A != nr: past its leaf
+    return len(verdicts)
 
 
 def _check_rules(rules: Mapping[int, Action]) -> None:
@@ -408,32 +309,31 @@ def compile_rules(
         verdicts[nr] = _Checked(nr, kept, fallback) if kept else fallback
         if verdicts[nr] == default:
             del verdicts[nr]
-    program = _prologue(arch_action, trusted_ip)
+    b = Backward()
     if layout == TREE:
-        program += [
-            jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1),  # x32 ABI: never allowed
-            ret(default),
-        ]
-        body, comparisons = _tree(_runs(verdicts, default))
+        comparisons = _tree(b, _runs(verdicts, default))
+        body = b.next
+        refuse = b.ret(default)
+        b.cond(BPF_JGE, X32_SYSCALL_BIT, refuse, body)  # x32 ABI: never allowed
     elif layout == LINEAR:
-        body, comparisons = _linear(verdicts, default), len(verdicts)
+        comparisons = _linear(b, verdicts, default)
     else:
         raise ValueError(f"unknown layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}")
-    code = _Code(program)
-    code.extend(body)
-    validate(code.instructions)
+    _prologue(b, arch_action, trusted_ip)
+    instructions, notes, subprograms = b.build()
+    validate(instructions)
     fallbacks = {nr: (v.fallback if isinstance(v, _Checked) else v) for nr, v in verdicts.items()}
     base = {nr: action for nr, action in fallbacks.items() if action != default}
     return CompiledFilter(
-        tuple(code.instructions),
+        tuple(instructions),
         base,
         default,
         arch_action,
         layout,
         comparisons,
         tuple(kept_rules),
-        tuple(code.subprograms),
-        code.notes,
+        tuple(subprograms),
+        notes,
     )
 
 

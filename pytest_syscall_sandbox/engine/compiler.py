@@ -18,8 +18,9 @@ up to the kernel's 4096-instruction limit, which :func:`~.bpf.validate` enforces
 gets a run of its own, and the leaf of that run is a small sub-program: its rules
 in order, each matcher a few loads of ``args[i]``'s 32-bit halves and comparisons,
 ending in the rule's action, and the number's argument-free verdict when no rule
-matched. Sub-programs are built back to front, so every jump goes forward to code
-that already exists, and a jump farther than 255 goes through a ``JA``. Every
+matched. The whole program is built back to front (:mod:`.emitter`), so every jump
+goes forward to code that already exists, and one farther than 255 goes through a
+``JA``. Every
 other number stays argument-free: its path reads only ``arch`` and ``sys_number``,
 so the kernel's action cache (``seccomp_cache_prepare``, Linux 5.11+) can prove an
 ALLOW for it and skip the filter. Rules that cannot change a number's verdict are

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..engine.compiler import TREE, CompiledFilter, compile_allow_list
-from ..kernel.actions import KILL_PROCESS, Action
+from ..kernel.actions import KILL_PROCESS, Action, SyscallSandboxAction
 from ..kernel.syscalls import check_names, numbers_of
 from .groups import DEFAULT_GROUPS, GROUPS, find_group, method_name
 from .policies import SyscallSandboxPolicy, policy_groups
@@ -70,9 +70,16 @@ class SeccompPolicyBuilder:
         """What was built, as a :class:`~.role.Role` called ``name`` (its definition in the role syntax)."""
         return Role(name, self.allowed, CUSTOM, " ".join(self._terms), description, tuple(self.groups))
 
-    def build_filter(self, action: Action = KILL_PROCESS, *, layout: str = TREE) -> CompiledFilter:
-        """Compile the allow-list; every other syscall gets ``action``."""
-        return compile_allow_list(numbers_of(self.role().allowed), action, layout=layout)
+    def build_filter(
+        self, action: Action | SyscallSandboxAction = KILL_PROCESS, *, layout: str = TREE
+    ) -> CompiledFilter:
+        """Compile the allow-list; every other syscall gets ``action``.
+
+        ``action`` is a seccomp :class:`Action` (``KILL_PROCESS``, ``TRAP``, ``ERRNO(1)``,
+        ...) or one of upstream's :class:`SyscallSandboxAction` values; anything else is
+        a TypeError.
+        """
+        return compile_allow_list(numbers_of(self.role().allowed), as_action(action), layout=layout)
 
     # One allow_* method per upstream group, generated below.
     allow_address_space_access: Callable[[], SeccompPolicyBuilder]
@@ -112,7 +119,21 @@ for _group in GROUPS:
     setattr(SeccompPolicyBuilder, method_name(_group), _group_method(_group))
 
 
-def build_policy_filter(policy: SyscallSandboxPolicy, action: Action, *, layout: str = TREE) -> CompiledFilter:
+def as_action(action: object) -> Action:
+    """``action`` as a seccomp :class:`Action`; a TypeError names the accepted types."""
+    if isinstance(action, SyscallSandboxAction):
+        return action.action
+    if isinstance(action, Action):
+        return action
+    raise TypeError(
+        f"a filter's action must be an Action (KILL_PROCESS, TRAP, ERRNO(n), ...) or a SyscallSandboxAction "
+        f"({', '.join(a.name for a in SyscallSandboxAction)}), got {action!r}"
+    )
+
+
+def build_policy_filter(
+    policy: SyscallSandboxPolicy, action: Action | SyscallSandboxAction, *, layout: str = TREE
+) -> CompiledFilter:
     """The filter of one of the fifteen policies."""
     return SeccompPolicyBuilder.for_policy(policy).build_filter(action, layout=layout)
 

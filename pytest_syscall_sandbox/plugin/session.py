@@ -23,12 +23,11 @@ import pytest
 from ..errors import SandboxError
 from ..kernel.support import unsupported_reason
 from ..recorders.base import Recorder
-from ..roles.registry import RoleRegistry, parse_role_lines
 from .ledger import Ledger
 from .outcomes import assemble, failed_report, passed_report
 from .output import SandboxOutput, is_worker
 from .scheduler import Scheduler, teardown_to
-from .settings import SANDBOX_KEY, Settings, read_settings, resolve_item, sandbox_of
+from .settings import SANDBOX_KEY, Settings, load_roles, read_settings, resolve_item, sandbox_of
 
 
 class SandboxSession:
@@ -36,13 +35,7 @@ class SandboxSession:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.registry = RoleRegistry()
-        try:
-            self.registry.define_all(parse_role_lines(config.getini("sandbox_roles")))
-            for definitions in config.hook.pytest_sandbox_roles(config=config):
-                self.registry.define_all(definitions or {})
-        except SandboxError as exc:
-            raise pytest.UsageError(f"sandbox: {exc}") from None
+        self.registry = load_roles(config)
         self.settings: Settings = read_settings(config, self.registry)
         self.ledger = Ledger(self.registry, self.settings.mode)
         self.scheduler = Scheduler(config, self.ledger, self.settings.prefork)

@@ -6,15 +6,17 @@ Precedence, from low to high: ini file (``sandbox_*``), command line
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from ..errors import SandboxError
-from ..roles.registry import RoleRegistry
+from ..roles.registry import RoleRegistry, parse_role_lines
 from ..roles.role import Role
 
 MODES = ("log-and-abort", "abort", "audit", "profile")
@@ -26,6 +28,8 @@ DEFAULT_SCOPE = "call"
 DEFAULT_MODE = "log-and-abort"
 DEFAULT_RECORDER = "ptrace"
 DEFAULT_TIMEOUT = 300.0
+#: How errors in a marker start (a collection error names the test before it).
+MARKER = "sandbox marker"
 
 POLICY_HELP = "Run every test without a sandbox marker under this role's filter (a policy or custom role)"
 MODE_HELP = (
@@ -111,13 +115,37 @@ def _check_combination(mode: str, recorder: str, where: str) -> None:
 
 
 def _timeout(value: Any, where: str) -> float:
+    """Seconds, finite, 0 (never) or more. The marker takes a number; options and ini text."""
+    valid = "0 (never) or a positive, finite number of seconds"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{where}: timeout must be {valid}, got {value!r}")
+    if isinstance(value, str) and where == MARKER:
+        raise ValueError(f"{where}: timeout= takes a number ({valid}), got the string {value!r}")
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: timeout must be a number of seconds, got {value!r}") from None
-    if seconds < 0:
-        raise ValueError(f"{where}: timeout must be 0 (none) or positive, got {value!r}")
+    except (OverflowError, ValueError):
+        raise ValueError(f"{where}: timeout must be {valid}, got {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{where}: timeout must be {valid}, got {value!r}")
     return seconds
+
+
+def _flag(value: object, key: str) -> bool:
+    """A marker's ``strict=`` / ``harden=``: True or False, nothing that merely looks true."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{MARKER}: {key}= takes True or False, got {value!r}")
+    return value
+
+
+#: What pytest reads as true and false in a ``bool`` ini value.
+_TRUTH = "true, false, yes, no, on, off, 1, 0 (y, n, t, f)"
+
+
+def _ini_flag(config: pytest.Config, name: str) -> bool:
+    try:
+        return bool(config.getini(name))
+    except (ValueError, pytest.UsageError) as exc:  # pytest's own message names the value
+        raise pytest.UsageError(f"sandbox: ini {name}: {exc}; valid: {_TRUTH}") from None
 
 
 def _option(config: pytest.Config, name: str) -> tuple[Any, str]:
@@ -127,13 +155,39 @@ def _option(config: pytest.Config, name: str) -> tuple[Any, str]:
     return config.getini(f"sandbox_{name}"), f"ini sandbox_{name}"
 
 
+def load_roles(config: pytest.Config) -> RoleRegistry:
+    """The built-in roles, then ``sandbox_roles`` from the ini file, then each ``pytest_sandbox_roles``.
+
+    Each hook implementation is called on its own (in the order pluggy calls them), so
+    that a bad result, anything but ``{str: str}`` or None, is a usage error naming the
+    plugin or conftest that returned it.
+    """
+    registry = RoleRegistry()
+    source = "ini sandbox_roles"
+    try:
+        registry.define_all(parse_role_lines(config.getini("sandbox_roles")), source)
+        manager = config.pluginmanager
+        implementations = manager.hook.pytest_sandbox_roles.get_hookimpls()
+        for implementation in reversed(implementations):
+            source = f"the pytest_sandbox_roles hook of {implementation.plugin_name}"
+            others = [i.plugin for i in implementations if i.plugin is not implementation.plugin]
+            for definitions in manager.subset_hook_caller("pytest_sandbox_roles", others)(config=config):
+                registry.define_all(definitions, source)
+    except SandboxError as exc:
+        raise pytest.UsageError(f"sandbox: {source}: {exc}") from None
+    return registry
+
+
 def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
     """Validate the command line and ini values; raise :class:`pytest.UsageError`."""
     try:
         policy, where = _option(config, "policy")
         policy = policy.strip() if policy else None
         if policy:
-            registry.get(policy)
+            try:
+                registry.get(policy)
+            except SandboxError as exc:
+                raise ValueError(f"{where}: {exc}") from None
         mode, where = _option(config, "mode")
         mode = _choice(mode or DEFAULT_MODE, MODES, "mode", where)
         recorder, where = _option(config, "recorder")
@@ -143,20 +197,59 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
         scope, where = _option(config, "scope")
         scope = _choice(scope or DEFAULT_SCOPE, SCOPES, "scope", where)
         _check_combination(mode, recorder, "--sandbox-mode/--sandbox-recorder")
+        report, where = _option(config, "report")
+        report = _report_path(config, report, where) if report else None
+        export = config.getoption("sandbox_export") or None
+        if export:
+            export = _export_directory(config, export)
     except (ValueError, SandboxError) as exc:
         raise pytest.UsageError(f"sandbox: {exc}") from None
-    strict = bool(config.getoption("sandbox_strict") or config.getini("sandbox_strict"))
-    report = config.getoption("sandbox_report") or config.getini("sandbox_report") or None
-    if report:  # fixed now: a test that changes directory must not move the report
-        report = os.path.join(str(config.invocation_params.dir), os.path.expanduser(report))
-        directory = os.path.dirname(report) or "."
-        if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-            raise pytest.UsageError(f"sandbox: --sandbox-report: cannot write in {directory!r} (no such directory?)")
-    export = config.getoption("sandbox_export") or None
-    harden = bool(config.getoption("sandbox_harden") or config.getini("sandbox_harden"))
+    strict = bool(config.getoption("sandbox_strict")) or _ini_flag(config, "sandbox_strict")
+    harden = bool(config.getoption("sandbox_harden")) or _ini_flag(config, "sandbox_harden")
     lint = bool(config.getoption("sandbox_lint"))
-    prefork = not config.getoption("sandbox_no_prefork") and bool(config.getini("sandbox_prefork"))
+    prefork = not config.getoption("sandbox_no_prefork") and _ini_flag(config, "sandbox_prefork")
     return Settings(policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork, scope)
+
+
+def _absolute(config: pytest.Config, path: str) -> str:
+    # Fixed now: a test that changes directory must not move the output.
+    return os.path.join(str(config.invocation_params.dir), os.path.expanduser(path))
+
+
+def _probe(directory: str, what: str) -> None:
+    """Create and remove a file in ``directory``: the only sure test that files can be written there."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sandbox-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot write in {directory!r}: {exc.strerror or exc}") from None
+
+
+def _report_path(config: pytest.Config, value: str, where: str) -> str:
+    """The report's absolute path; a ValueError unless a file can be written there."""
+    path = _absolute(config, value)
+    if os.path.isdir(path):
+        raise ValueError(f"{where}: {value!r} is a directory; give the path of a file to write")
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise ValueError(f"{where}: {value!r}: no such directory {directory!r}; give a file in an existing directory")
+    _probe(directory, where)
+    return path
+
+
+def _export_directory(config: pytest.Config, value: str) -> str:
+    """The export directory's absolute path; a ValueError unless it is, or can be made, a writable directory."""
+    where = "--sandbox-export"
+    path = _absolute(config, value)
+    existing = path
+    while not os.path.lexists(existing):  # the directories to make go under the first one that exists
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        what = "names an existing file" if existing == path else f"would go under the file {existing!r}"
+        raise ValueError(f"{where}: {value!r} {what}; give a directory (existing or to be made)")
+    _probe(existing, where)
+    return path
 
 
 _MARKER_KEYS = ("policy", "allow", "deny", "mode", "recorder", "timeout", "strict", "harden", "scope")
@@ -173,48 +266,66 @@ def _names(value: Any, key: str) -> tuple[str, ...]:
 def marker_kwargs(mark: pytest.Mark) -> Mapping[str, Any]:
     """The marker's arguments as keywords; a positional argument is the policy."""
     if len(mark.args) > 1:
-        raise ValueError(f"sandbox marker takes at most one positional argument (the policy), got {mark.args!r}")
+        raise ValueError(f"{MARKER} takes at most one positional argument (the policy), got {mark.args!r}")
     kwargs = dict(mark.kwargs)
     if mark.args:
         if "policy" in kwargs:
-            raise ValueError("sandbox marker got the policy both as argument and as policy=")
+            raise ValueError(f"{MARKER} got the policy both as argument and as policy=")
         kwargs["policy"] = mark.args[0]
     unknown = sorted(set(kwargs) - set(_MARKER_KEYS))
     if unknown:
-        raise ValueError(f"sandbox marker got unknown keywords {unknown}; valid: {', '.join(_MARKER_KEYS)}")
+        raise ValueError(f"{MARKER} got unknown keywords {unknown}; valid: {', '.join(_MARKER_KEYS)}")
     return kwargs
+
+
+def _checked(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The marker's keywords other than the policy, each checked for its type and value."""
+    where = MARKER
+    checks: dict[str, Callable[[Any], Any]] = {
+        "allow": lambda v: _names(v, "allow"),
+        "deny": lambda v: _names(v, "deny"),
+        "mode": lambda v: _choice(v, MODES, "mode", where),
+        "recorder": lambda v: _choice(v, RECORDERS, "recorder", where),
+        "scope": lambda v: _choice(v, SCOPES, "scope", where),
+        "timeout": lambda v: _timeout(v, where),
+        "strict": lambda v: _flag(v, "strict"),
+        "harden": lambda v: _flag(v, "harden"),
+    }
+    return {key: checks[key](value) for key, value in kwargs.items() if key in checks}
 
 
 def resolve_item(item: pytest.Item, settings: Settings, registry: RoleRegistry) -> TestSandbox | None:
     """What ``item`` runs under, or None to run it as if the plugin were absent.
 
-    Raises ValueError or SandboxError for a malformed marker.
+    Raises ValueError or SandboxError for a malformed marker: every keyword is
+    checked, also where the test then runs without a sandbox.
     """
     mark = item.get_closest_marker("sandbox")
     given = marker_kwargs(mark) if mark is not None else {}
+    # A keyword given as None means "not given": the command line or ini value applies.
+    kwargs = _checked({k: v for k, v in given.items() if v is not None})
     if "policy" in given and given["policy"] is None:  # sandbox(None): this test runs in-process
-        if given.get("allow") or given.get("deny"):
-            raise ValueError("sandbox marker with policy None (no sandbox) takes no allow=/deny=")
+        if kwargs.get("allow") or kwargs.get("deny"):
+            raise ValueError(f"{MARKER} with policy None (no sandbox) takes no allow=/deny=")
         return None
-    # Any other keyword given as None means "not given": the command line or ini value applies.
-    kwargs = {k: v for k, v in given.items() if v is not None}
-    policy = kwargs.get("policy", settings.policy)
+    policy = settings.policy if given.get("policy") is None else given["policy"]
     if policy is None:
-        if mark is not None and (kwargs.get("allow") or kwargs.get("deny")):
-            raise ValueError("sandbox marker with allow=/deny= needs a policy (or --sandbox-policy)")
+        if kwargs.get("allow") or kwargs.get("deny"):
+            raise ValueError(f"{MARKER} with allow=/deny= needs a policy (or --sandbox-policy)")
         return None
     if not isinstance(policy, str):
         raise ValueError(f"sandbox policy must be a role name, got {policy!r}")
-    role = registry.get(policy).with_changes(
-        _names(kwargs.get("allow", ()), "allow"), _names(kwargs.get("deny", ()), "deny")
-    )
+    role = registry.get(policy).with_changes(kwargs.get("allow", ()), kwargs.get("deny", ()))
     if kwargs.get("harden", settings.harden):
         role = role.hardened()
-    where = "sandbox marker"
-    mode = _choice(kwargs["mode"], MODES, "mode", where) if "mode" in kwargs else settings.mode
-    recorder = _choice(kwargs["recorder"], RECORDERS, "recorder", where) if "recorder" in kwargs else settings.recorder
-    timeout = _timeout(kwargs["timeout"], where) if "timeout" in kwargs else settings.timeout
-    _check_combination(mode, recorder, where)
-    strict = bool(kwargs.get("strict", settings.strict))
-    scope = _choice(kwargs["scope"], SCOPES, "scope", where) if "scope" in kwargs else settings.scope
-    return TestSandbox(role, mode, recorder, timeout, strict, scope)
+    mode = kwargs.get("mode", settings.mode)
+    recorder = kwargs.get("recorder", settings.recorder)
+    _check_combination(mode, recorder, MARKER)
+    return TestSandbox(
+        role,
+        mode,
+        recorder,
+        kwargs.get("timeout", settings.timeout),
+        kwargs.get("strict", settings.strict),
+        kwargs.get("scope", settings.scope),
+    )

@@ -35,6 +35,8 @@ class RoleRegistry:
     def __init__(self) -> None:
         self._roles: dict[str, Role] = {p.name: policy_role(p) for p in SyscallSandboxPolicy}
         self._roles.update(PROFILES)
+        #: Custom role -> how it was spelled and where it came from, for clash messages.
+        self._sources: dict[str, tuple[str, str]] = {}
 
     def __contains__(self, name: str) -> bool:
         return policy_key(name) in self._roles
@@ -57,22 +59,42 @@ class RoleRegistry:
         except UnknownPolicyError:
             raise UnknownPolicyError(name, self._roles) from None
 
-    def define(self, name: str, definition: str, description: str = "") -> Role:
-        """Add (or replace) the custom role ``name`` built from ``definition``."""
+    def define(self, name: str, definition: str, description: str = "", source: str = "") -> Role:
+        """Add the custom role ``name`` built from ``definition``.
+
+        A name defined already (in any case) is an error that names both definitions
+        (``source`` says where each came from): one must not silently replace the other.
+        """
+        if not isinstance(name, str) or not isinstance(definition, str):
+            raise RoleDefinitionError(
+                f"a custom role is a name and a definition, both strings; got {name!r}: {definition!r}"
+            )
         key = policy_key(name)
         if not key or not key.replace("_", "").isalnum():
             raise RoleDefinitionError(f"custom role name {name!r} must be letters, digits and underscores")
         if key in self._roles and self._roles[key].origin != CUSTOM:
             raise RoleDefinitionError(f"custom role {key} would replace the built-in role of that name")
+        if key in self._sources:
+            spelled, first = self._sources[key]
+            where = f" ({first})" if first and first != source else ""
+            raise RoleDefinitionError(
+                f"custom roles {spelled!r}{where} and {name.strip()!r} are the same role {key} "
+                "(role names ignore case, and '-' reads as '_'): rename or drop one"
+            )
         allowed, groups, harden = self._evaluate(key, definition)
         role = Role(key, frozenset(allowed), CUSTOM, definition.strip(), description, tuple(groups), harden)
         self._roles[key] = role
+        self._sources[key] = (name.strip(), source)
         return role
 
-    def define_all(self, definitions: Mapping[str, str]) -> None:
+    def define_all(self, definitions: Mapping[str, str], source: str = "") -> None:
         """Define several roles; later ones may build on earlier ones."""
+        if not isinstance(definitions, Mapping):
+            raise RoleDefinitionError(
+                f"custom roles come as a dict of role name -> definition (str: str), got {definitions!r}"
+            )
         for name, definition in definitions.items():
-            self.define(name, definition)
+            self.define(name, definition, source=source)
 
     def _evaluate(self, name: str, definition: str) -> tuple[set[str], list[str], bool]:
         allowed: set[str] = set()
@@ -113,8 +135,12 @@ class RoleRegistry:
 
 
 def parse_role_lines(text: str) -> dict[str, str]:
-    """Parse ``NAME = definition`` lines (the ``sandbox_roles`` ini option)."""
+    """Parse ``NAME = definition`` lines (the ``sandbox_roles`` ini option).
+
+    A role named on two lines (in any case) is an error naming both lines.
+    """
     definitions: dict[str, str] = {}
+    lines: dict[str, tuple[int, str]] = {}  # role key -> (line number, name as written)
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -124,7 +150,15 @@ def parse_role_lines(text: str) -> dict[str, str]:
             raise RoleDefinitionError(
                 f"line {number} of sandbox_roles: expected 'NAME = definition', got {raw.strip()!r}"
             )
-        definitions[name.strip()] = definition.strip()
+        name = name.strip()
+        if policy_key(name) in lines:
+            first, spelled = lines[policy_key(name)]
+            raise RoleDefinitionError(
+                f"lines {first} and {number} of sandbox_roles both define role {policy_key(name)} "
+                f"({spelled!r}, {name!r}; role names ignore case): rename or drop one"
+            )
+        lines[policy_key(name)] = (number, name)
+        definitions[name] = definition.strip()
     return definitions
 
 

@@ -59,8 +59,8 @@ def test_report_header_names_the_settings(pytester: pytest.Pytester) -> None:
         ),
         (["--sandbox-mode=loud"], "*--sandbox-mode: unknown mode 'loud'; valid modes: log-and-abort, abort, audit*"),
         (["--sandbox-recorder=gdb"], "*--sandbox-recorder: unknown recorder 'gdb'; valid recorders: ptrace, sigsys*"),
-        (["--sandbox-timeout=soon"], "*--sandbox-timeout: timeout must be a number of seconds, got 'soon'*"),
-        (["--sandbox-timeout=-1"], "*timeout must be 0 (none) or positive*"),
+        (["--sandbox-timeout=soon"], "*--sandbox-timeout: timeout must be 0 (never) or a positive, *, got 'soon'*"),
+        (["--sandbox-timeout=-1"], "*timeout must be 0 (never) or a positive, finite number of seconds, got '-1'"),
         (["--sandbox-scope=module"], "*--sandbox-scope: unknown scope 'module'; valid scopes: call, test*"),
     ],
 )

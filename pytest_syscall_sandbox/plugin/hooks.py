@@ -22,6 +22,7 @@ from .settings import (
     REPORT_HELP,
     ROLES_HELP,
     SCOPE_HELP,
+    SHOW_ENV_HELP,
     STRICT_HELP,
     TIMEOUT_HELP,
 )
@@ -53,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--sandbox-no-prefork", dest="sandbox_no_prefork", action="store_true", default=None, help=PREFORK_HELP
     )
+    group.addoption(
+        "--sandbox-show-env", dest="sandbox_show_env", action="store_true", default=None, help=SHOW_ENV_HELP
+    )
     parser.addini("sandbox_policy", POLICY_HELP, default="")
     parser.addini("sandbox_mode", MODE_HELP, default="")
     parser.addini("sandbox_recorder", RECORDER_HELP, default="")
@@ -63,6 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("sandbox_report", REPORT_HELP, default="")
     parser.addini("sandbox_harden", HARDEN_HELP, type="bool", default=False)
     parser.addini("sandbox_prefork", PREFORK_INI_HELP, type="bool", default=True)
+    parser.addini("sandbox_show_env", SHOW_ENV_HELP, type="bool", default=False)
 
 
 @pytest.hookimpl(trylast=True)

@@ -140,7 +140,9 @@ class Scheduler:
     def _fork(self, item: pytest.Item, sandbox: TestSandbox) -> Forked:
         """Fork ``item``'s child, which waits at its gate; raises OSError if it cannot."""
         recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
-        context = ChildContext(role=sandbox.role.name, mode=recorder_mode, nodeid=item.nodeid)
+        context = ChildContext(
+            role=sandbox.role.name, mode=recorder_mode, nodeid=item.nodeid, show_env=sandbox.show_env
+        )
         session = self.recorder(sandbox.recorder).start(context)
         compiled = self._prepare(sandbox, session)
         _make_base_temp(item)

@@ -52,6 +52,10 @@ PREFORK_HELP = (
     "also sees what the main process's hooks did when the current test was logged)"
 )
 PREFORK_INI_HELP = "Fork the next sandboxed test's child while the current one runs (default true)"
+SHOW_ENV_HELP = (
+    "Show environment values in records of execve/execveat (default: names only, values <redacted>, "
+    "as they may hold secrets)"
+)
 LINT_HELP = "Lint the allow-lists of the roles in use (syscall families, library and kernel drift) before running"
 
 
@@ -70,6 +74,7 @@ class Settings:
     harden: bool = False
     prefork: bool = True
     scope: str = DEFAULT_SCOPE
+    show_env: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ class TestSandbox:
     timeout: float
     strict: bool
     scope: str = DEFAULT_SCOPE
+    #: Whether records show environment values (``--sandbox-show-env``), not only names.
+    show_env: bool = False
 
 
 #: Where :meth:`SandboxSession.pytest_collection_modifyitems` stores what each test runs under.
@@ -208,7 +215,10 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
     harden = bool(config.getoption("sandbox_harden")) or _ini_flag(config, "sandbox_harden")
     lint = bool(config.getoption("sandbox_lint"))
     prefork = not config.getoption("sandbox_no_prefork") and _ini_flag(config, "sandbox_prefork")
-    return Settings(policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork, scope)
+    show_env = bool(config.getoption("sandbox_show_env")) or _ini_flag(config, "sandbox_show_env")
+    return Settings(
+        policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork, scope, show_env
+    )
 
 
 def _absolute(config: pytest.Config, path: str) -> str:
@@ -328,4 +338,5 @@ def resolve_item(item: pytest.Item, settings: Settings, registry: RoleRegistry) 
         kwargs.get("timeout", settings.timeout),
         kwargs.get("strict", settings.strict),
         kwargs.get("scope", settings.scope),
+        settings.show_env,
     )

@@ -6,6 +6,10 @@ python-ptrace knows each syscall's argument names and types and can follow point
 (the SIGSYS recorder's parent cannot read the child) pointers print as addresses.
 Each argument is formatted on its own, so one unreadable pointer costs only that
 argument; python-ptrace's own error logging is bypassed.
+
+The environment an ``execve``/``execveat`` passes is shown as names only
+(``'TOKEN=<redacted>'``): records end up in reports and terminals, and environment
+values are where secrets live. ``show_env=True`` shows the values.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ except ImportError:  # pragma: no cover - python-ptrace is a dependency
     PtraceSyscall = None
 
 _WORD = 8
+#: Longest string, and most array entries, shown of one argument (as python-ptrace's options).
+_STRING_MAX = 128
+_ARRAY_MAX = 8
+#: Syscalls whose ``argv`` and ``envp`` arguments are NULL-terminated arrays of strings.
+_EXEC = frozenset({"execve", "execveat"})
+#: What an environment value reads as in a record unless values are asked for.
+REDACTED = "<redacted>"
 
 
 class ProcessMemory:
@@ -82,12 +93,44 @@ def _plain(nr: int, args: tuple[int, ...]) -> str:
     return f"{get_linux_syscall_name(nr)}({', '.join(hex(a) for a in args)})"
 
 
-def decode_call(nr: int, args: tuple[int, ...], memory: ProcessMemory | None = None) -> str:
-    """``getgroups(0, NULL)``-style text; never raises."""
+def _without_value(entry: str) -> str:
+    """``NAME=value`` as ``NAME=<redacted>``; an entry without a name is hidden whole."""
+    name, sep, _ = entry.partition("=")
+    return f"{name}={REDACTED}" if sep and name else REDACTED
+
+
+def _string_array(memory: ProcessMemory, address: int, redact: bool) -> str:
+    """An ``argv``/``envp`` array as ``<('a', 'b')>``; environment values hidden if ``redact``."""
+    if not address:
+        return "NULL"
+    texts: list[str] = []
+    for index in range(_ARRAY_MAX + 1):
+        pointer = memory.readWord(address + index * _WORD)
+        if not pointer:
+            break
+        if index == _ARRAY_MAX:
+            texts.append(f"(... more than {_ARRAY_MAX} strings ...)")
+            break
+        data, truncated = memory.readCString(pointer, _STRING_MAX)
+        text = os.fsdecode(data)
+        if redact:
+            texts.append(repr(_without_value(text)))
+        else:
+            texts.append(repr(text) + ("..." if truncated else ""))
+    return f"<({', '.join(texts)})>"
+
+
+def decode_call(nr: int, args: tuple[int, ...], memory: ProcessMemory | None = None, *, show_env: bool = False) -> str:
+    """``getgroups(0, NULL)``-style text; never raises.
+
+    Environment values of ``execve``/``execveat`` read ``<redacted>`` unless ``show_env``.
+    """
     if PtraceSyscall is None:
         return _plain(nr, args)
     try:
-        call = PtraceSyscall(memory, FunctionCallOptions(string_max_length=128, max_array_count=8), _Regs(nr, args))
+        call = PtraceSyscall(
+            memory, FunctionCallOptions(string_max_length=_STRING_MAX, max_array_count=_ARRAY_MAX), _Regs(nr, args)
+        )
         name = get_linux_syscall_name(nr)
         call.name = name
         prototype = SYSCALL_PROTOTYPES.get(name)
@@ -98,6 +141,8 @@ def decode_call(nr: int, args: tuple[int, ...], memory: ProcessMemory | None = N
             try:
                 if memory is None and argument.type and argument.type.endswith("*"):
                     text = "NULL" if not argument.value else hex(argument.value)
+                elif memory is not None and name in _EXEC and argument.name in ("argv", "envp"):
+                    text = _string_array(memory, argument.value, redact=argument.name == "envp" and not show_env)
                 else:
                     created = argument.createText()
                     text = str(created) if created is not None else hex(argument.value)

@@ -37,6 +37,8 @@ class ChildContext:
     mode: str
     nodeid: str
     phase: str = "setup"
+    #: Whether decoded arguments show environment values (``execve``'s envp), not only names.
+    show_env: bool = False
 
     def __setattr__(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)

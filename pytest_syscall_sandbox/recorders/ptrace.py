@@ -636,14 +636,13 @@ class PtraceSession:
             if exc.errno != errno.ESRCH:
                 self._note(f"could not set the registers of {tid}: {exc}")
 
-    @staticmethod
-    def _decode(tid: int, nr: int, args: tuple[int, ...]) -> str:
+    def _decode(self, tid: int, nr: int, args: tuple[int, ...]) -> str:
         try:
             memory = ProcessMemory(tid)
         except OSError:
             return decode_call(nr, args)
         try:
-            return decode_call(nr, args, memory)
+            return decode_call(nr, args, memory, show_env=self.context.show_env)
         finally:
             memory.close()
 

@@ -110,7 +110,7 @@ def test_valid_marker_keywords_still_work(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*--sandbox-strict: 1 syscall(s) not allowed for role NET*"])
 
 
-@pytest.mark.parametrize("name", ["sandbox_strict", "sandbox_harden", "sandbox_prefork"])
+@pytest.mark.parametrize("name", ["sandbox_strict", "sandbox_harden", "sandbox_prefork", "sandbox_show_env"])
 def test_bad_truth_value_in_the_ini_file_names_the_option(pytester: pytest.Pytester, name: str) -> None:
     pytester.makeini(f"[pytest]\n{name} = maybe\n")
     pytester.makepyfile(SIMPLE)

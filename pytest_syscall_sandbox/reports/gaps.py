@@ -33,12 +33,29 @@ class Gap:
         return group_of(self.syscall) or "no group: allow it by name"
 
 
-def gaps_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
-    """Role -> its missing syscalls, in order of first appearance."""
+@dataclass
+class RoleTally:
+    """How a role's tests went: what its verdict covers.
+
+    A role's summary line says "no missing syscalls" only if every test selected for
+    it ran (``not_run`` empty), each ended with a complete record (``incomplete``
+    empty) and pytest's own code made no call the role lacks.
+    """
+
+    #: Tests run under the role.
+    run: int = 0
+    #: Node ids of tests selected for the role that never ran (``-x``, Ctrl-C, ``--maxfail``).
+    not_run: list[str] = field(default_factory=list)
+    #: Node id -> why its record may lack calls (the recorder's ``ChildOutcome.incomplete``).
+    incomplete: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _collect(records: Iterable[TrapRecord], harness: bool) -> dict[str, list[Gap]]:
+    """Role -> the syscalls it lacks in its tests' phases (``harness``: pytest's own code's)."""
     roles: dict[str, dict[int, Gap]] = {}
     tests: dict[tuple[str, int], dict[str, None]] = {}  # each gap's tests, as an ordered set
     for record in records:
-        if record.phase == HARNESS:
+        if (record.phase == HARNESS) != harness:
             continue
         gaps = roles.setdefault(record.role, {})
         if record.outcome == USED:
@@ -57,11 +74,62 @@ def gaps_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
     return {role: list(gaps.values()) for role, gaps in roles.items()}
 
 
-def summary_line(role: str, gaps: list[Gap]) -> str:
-    """``NET: 2 missing: getgroups, mount``."""
-    if not gaps:
+def gaps_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
+    """Role -> its missing syscalls, in order of first appearance (pytest's own calls apart)."""
+    return _collect(records, harness=False)
+
+
+def harness_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
+    """Role -> the syscalls it lacks that pytest's own code made between phases (not counted)."""
+    return {role: gaps for role, gaps in _collect(records, harness=True).items() if gaps}
+
+
+#: Syscalls of pytest's own code named on a role's summary line (the report file has all).
+_HARNESS_SHOWN = 8
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def summary_line(role: str, gaps: list[Gap], tally: RoleTally | None = None, harness: Iterable[Gap] = ()) -> str:
+    """``NET: 2 missing: getgroups, mount``, with what the verdict does not cover.
+
+    ``NET: 0 missing (incomplete: 3 tests run, 2 not run)``,
+    ``NET: 1 missing: mount (incomplete: 2 tests run, 1 test ended without a complete record)``,
+    ``NET: 0 missing; 2 calls by pytest's own code between phases, not counted: write x2``.
+    Never "no missing syscalls" while anything is left out.
+    """
+    tally = tally or RoleTally()
+    harness = list(harness)
+    if gaps:
+        verdict = f"{len(gaps)} missing: {', '.join(g.syscall for g in gaps)}"
+    elif tally.not_run and not tally.run:
+        verdict = "not checked"
+    elif tally.not_run or tally.incomplete or harness:
+        verdict = "0 missing"
+    else:
         return f"{role}: no missing syscalls"
-    return f"{role}: {len(gaps)} missing: {', '.join(g.syscall for g in gaps)}"
+    line = f"{role}: {verdict}"
+    if tally.not_run or tally.incomplete:
+        counts = [_count(tally.run, "test") + " run"]
+        if tally.not_run:
+            counts.append(f"{len(tally.not_run)} not run")
+        if tally.incomplete:
+            counts.append(_count(len(tally.incomplete), "test") + " ended without a complete record")
+        line += f" (incomplete: {', '.join(counts)})"
+    if harness:
+        calls = sum(g.calls for g in harness)
+        ranked = sorted(harness, key=lambda g: -g.calls)  # stable: ties keep their first appearance
+        names = " ".join(f"{g.syscall} x{g.calls}" for g in ranked[:_HARNESS_SHOWN])
+        more = " ..." if len(ranked) > _HARNESS_SHOWN else ""
+        line += f"; {_count(calls, 'call')} by pytest's own code between phases, not counted: {names}{more}"
+    return line
+
+
+def is_complete(tally: RoleTally | None, harness: Iterable[Gap] = ()) -> bool:
+    """Whether the role's gaps are the whole story: every test ran, fully recorded, no harness calls."""
+    return not (tally and (tally.not_run or tally.incomplete)) and not list(harness)
 
 
 def gap_table(gaps: list[Gap]) -> str:
@@ -79,17 +147,29 @@ def render_summary(
     verbosity: int = 0,
     builtin: Iterable[str] = (),
     bases: Mapping[str, str] | None = None,
+    tallies: Mapping[str, RoleTally] | None = None,
 ) -> str:
-    """The terminal section: a line per role, then (unless quiet) a table and a fix per role with gaps."""
+    """The terminal section: a line per role, then (unless quiet) a table and a fix per role with gaps.
+
+    ``tallies`` (role -> :class:`RoleTally`) qualify each line; a role there whose
+    tests never ran gets a line too.
+    """
+    records = list(records)
     by_role = gaps_by_role(records)
-    for role in roles:
+    harness = harness_by_role(records)
+    tallies = tallies or {}
+    for role in [*roles, *tallies, *harness]:
         by_role.setdefault(role, [])
     if not by_role:
         return ""
     builtin = set(builtin)
-    parts = [summary_line(role, gaps) for role, gaps in by_role.items()]
+    parts = [summary_line(role, gaps, tallies.get(role), harness.get(role, ())) for role, gaps in by_role.items()]
     if verbosity >= 0:
         for role, gaps in by_role.items():
+            incomplete = tallies[role].incomplete if role in tallies else {}
+            if incomplete:
+                parts += ["", f"{role}: tests that ended without a complete record:"]
+                parts += [f"  {nodeid}: {'; '.join(why)}" for nodeid, why in incomplete.items()]
             if not gaps:
                 continue
             base = (bases or {}).get(role, "")
@@ -129,34 +209,50 @@ def upstream_difference(gaps: list[Gap]) -> list[str]:
 REPORT_VERSION = 1
 
 
+def _gap_json(gap: Gap) -> dict[str, object]:
+    return {
+        "syscall": gap.syscall,
+        "nr": gap.nr,
+        "calls": gap.calls,
+        "tests": gap.tests,
+        "first_location": gap.first_location,
+        "group": group_of(gap.syscall),
+        "reason": gap.reason or None,
+    }
+
+
 def build_json_report(
     records: list[TrapRecord],
     roles: dict[str, dict[str, object]],
     environment: dict[str, str],
     settings: dict[str, object],
     interrupted: bool = False,
+    tallies: Mapping[str, RoleTally] | None = None,
 ) -> dict[str, object]:
-    """The ``--sandbox-report`` document. ``roles``: name -> facts (tests, origin, allowed)."""
+    """The ``--sandbox-report`` document. ``roles``: name -> facts (tests, origin, allowed).
+
+    Per role, besides the facts: ``missing``, ``summary`` (the terminal's line),
+    ``fix``, ``tests_not_run``, ``tests_incomplete`` (node id -> reasons),
+    ``harness_calls`` (what pytest's own code made between phases, not counted) and
+    ``complete`` (whether ``missing`` is the whole story).
+    """
     by_role = gaps_by_role(records)
+    harness = harness_by_role(records)
+    tallies = tallies or {}
     summary = {}
-    for role in sorted(set(roles) | set(by_role)):
+    for role in sorted(set(roles) | set(by_role) | set(tallies) | set(harness)):
         gaps = by_role.get(role, [])
+        tally = tallies.get(role)
         facts = dict(roles.get(role, {}))
-        facts["missing"] = [
-            {
-                "syscall": g.syscall,
-                "nr": g.nr,
-                "calls": g.calls,
-                "tests": g.tests,
-                "first_location": g.first_location,
-                "group": group_of(g.syscall),
-                "reason": g.reason or None,
-            }
-            for g in gaps
-        ]
-        facts["summary"] = summary_line(role, gaps)
+        facts.setdefault("tests", tally.run if tally else 0)
+        facts["missing"] = [_gap_json(g) for g in gaps]
+        facts["summary"] = summary_line(role, gaps, tally, harness.get(role, ()))
         base = str(facts.get("definition", "")) if facts.get("variant") else ""
         facts["fix"] = fix_definition(role, gaps, base) if gaps else None
+        facts["tests_not_run"] = list(tally.not_run) if tally else []
+        facts["tests_incomplete"] = {k: list(v) for k, v in tally.incomplete.items()} if tally else {}
+        facts["harness_calls"] = [_gap_json(g) for g in harness.get(role, ())]
+        facts["complete"] = is_complete(tally, harness.get(role, ()))
         summary[role] = facts
     return {
         "version": REPORT_VERSION,

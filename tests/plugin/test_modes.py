@@ -76,4 +76,7 @@ def test_allowed_work_passes_and_output_is_captured(pytester: pytest.Pytester, r
     result = pytester.runpytest_subprocess(f"--sandbox-recorder={recorder}", "-rA")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*assert (1 + 1) == 3*", "*Captured stdout call*", "computed 499500"])
-    result.stdout.fnmatch_lines(["VALIDATION_SCRIPT_CHECK: no missing syscalls"])
+    # The failure's report is made under the filter: pytest's own calls, shown apart and not counted.
+    result.stdout.fnmatch_lines(
+        ["VALIDATION_SCRIPT_CHECK: 0 missing; * calls by pytest's own code between phases, not counted: newfstatat x*"]
+    )

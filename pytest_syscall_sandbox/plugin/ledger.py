@@ -12,6 +12,7 @@ from typing import Any
 
 from ..kernel.syscalls import NUMBERS
 from ..recorders.record import HARNESS, USED, TrapRecord
+from ..reports.gaps import RoleTally
 from ..roles.registry import RoleRegistry
 from ..roles.role import Role
 
@@ -43,12 +44,38 @@ class Ledger:
         self.harness_seen: dict[str, set[str]] = {}
         #: Role name -> the role, as the tests ran it (variants included).
         self.role_info: dict[str, Role] = {}
+        #: Role name -> node ids of the tests selected to run under it (known where the
+        #: tests were collected: not on an xdist controller).
+        self.selected: dict[str, list[str]] = {}
+        #: Node ids of the sandboxed tests that ran.
+        self.ran: set[str] = set()
+        #: Role name -> node id -> why that test's record may lack calls.
+        self.incomplete: dict[str, dict[str, list[str]]] = {}
 
-    def add(self, role: str, facts: Mapping[str, Any] | None, records: Iterable[Mapping[str, Any]]) -> list[TrapRecord]:
-        """Enter one finished test of ``role`` and its records (JSON form); returns the records."""
+    def select(self, tests: Iterable[tuple[str, str]]) -> None:
+        """Note the ``(node id, role name)`` of each sandboxed test selected to run."""
+        for nodeid, role in tests:
+            self.selected.setdefault(role, []).append(nodeid)
+
+    def add(
+        self,
+        role: str,
+        facts: Mapping[str, Any] | None,
+        records: Iterable[Mapping[str, Any]],
+        nodeid: str = "",
+        incomplete: Iterable[str] = (),
+    ) -> list[TrapRecord]:
+        """Enter one finished test of ``role`` and its records (JSON form); returns the records.
+
+        ``incomplete``: the recorder's reasons why the test's records may lack calls.
+        """
         if role not in self.role_info and facts:
             self.role_info[role] = Role.from_json(dict(facts))
         self.roles_used[role] = self.roles_used.get(role, 0) + 1
+        self.ran.add(nodeid)
+        reasons = list(incomplete)
+        if reasons:
+            self.incomplete.setdefault(role, {})[nodeid] = reasons
         observed = self.observed.setdefault(role, set())
         harness = self.harness_seen.setdefault(role, set())
         added = [TrapRecord.from_json(dict(data)) for data in records]
@@ -105,6 +132,17 @@ class Ledger:
                 entry["minimal"] = sorted(self.minimal(name))
             facts[name] = entry
         return facts
+
+    def tallies(self) -> dict[str, RoleTally]:
+        """Per role selected or run: tests run, selected but not run, ended without a complete record."""
+        return {
+            name: RoleTally(
+                run=self.roles_used.get(name, 0),
+                not_run=[n for n in self.selected.get(name, ()) if n not in self.ran],
+                incomplete=dict(self.incomplete.get(name, {})),
+            )
+            for name in [*self.roles_used, *(r for r in self.selected if r not in self.roles_used)]
+        }
 
     @staticmethod
     def counts_as_gap(record: TrapRecord) -> bool:

@@ -74,6 +74,7 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
     role = sandbox.role
     last.sandbox_role = role.name  # type: ignore[attr-defined]
     last.sandbox_role_facts = role.to_json()  # type: ignore[attr-defined]  # crosses to an xdist controller
+    last.sandbox_incomplete = list(outcome.incomplete)  # type: ignore[attr-defined]
     if records:
         shown.sections.append(("sandbox violations", violations_text(sandbox, records)))
     lent = sorted(finished.needs - sandbox.role.allowed)

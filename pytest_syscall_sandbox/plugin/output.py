@@ -69,6 +69,7 @@ class SandboxOutput:
                 "scope": self.settings.scope,
             },
             interrupted=self.interrupted,
+            tallies=self.ledger.tallies(),
         )
         try:
             write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
@@ -110,14 +111,21 @@ class SandboxOutput:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The "syscall sandbox" section: lint summary, per-role gaps, profile lists, report path."""
         ledger = self.ledger
-        if not ledger.roles_used and not ledger.records:
+        if not ledger.roles_used and not ledger.records and not ledger.selected:
             return
         from ..reports.gaps import render_profile, render_summary
 
         builtin = [r.name for r in self.registry.roles() if r.origin == BITCOIN_CORE]
         verbosity = self.config.get_verbosity()
         bases = {name: ledger.role(name).definition for name in ledger.roles_used if ledger.role(name).is_variant}
-        text = render_summary(ledger.records, ledger.roles_used, verbosity=verbosity, builtin=builtin, bases=bases)
+        text = render_summary(
+            ledger.records,
+            ledger.roles_used,
+            verbosity=verbosity,
+            builtin=builtin,
+            bases=bases,
+            tallies=ledger.tallies(),
+        )
         lines = self._lint_summary()
         if self.settings.mode == PROFILE:
             text += "\n\n" + render_profile(ledger.role_facts())
@@ -126,7 +134,8 @@ class SandboxOutput:
             terminalreporter.write_line(line)
         terminalreporter.write_line(text)
         if self.settings.report and not is_worker(self.config):
-            terminalreporter.write_line(f"sandbox report: {self.settings.report}")
+            failed = " could not be written (see the warnings)" if self._report_failed else ""
+            terminalreporter.write_line(f"sandbox report: {self.settings.report}{failed}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """With ``--sandbox-lint``: lint the roles the collected tests use, before any runs."""

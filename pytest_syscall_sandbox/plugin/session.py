@@ -80,6 +80,13 @@ class SandboxSession:
             except (ValueError, SandboxError) as exc:
                 raise pytest.UsageError(f"{item.nodeid}: bad sandbox marker: {exc}") from None
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Note which tests are selected for which role: the summary counts those that never ran."""
+        if session.config.getoption("collectonly"):
+            return
+        selected = ((item.nodeid, sandbox_of(item)) for item in session.items)
+        self.ledger.select((nodeid, sandbox.role.name) for nodeid, sandbox in selected if sandbox is not None)
+
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         """One header line: policy, mode and recorder, and why the sandbox cannot run here."""
         s = self.settings
@@ -171,7 +178,13 @@ class SandboxSession:
         if role is None:
             return
         facts = getattr(report, "sandbox_role_facts", None)
-        records = self.ledger.add(role, facts, getattr(report, "sandbox_records", None) or ())
+        records = self.ledger.add(
+            role,
+            facts,
+            getattr(report, "sandbox_records", None) or (),
+            report.nodeid,
+            getattr(report, "sandbox_incomplete", None) or (),
+        )
         if not is_worker(self.config):
             for record in records:
                 if self.ledger.counts_as_gap(record):

@@ -265,3 +265,25 @@ def test_export_and_report_go_where_pytest_was_started(pytester: pytest.Pytester
     result.assert_outcomes(passed=1)
     assert (pytester.path / "r.json").is_file()
     assert (pytester.path / "out" / "new" / "NET.fixed.role.ini").is_file()
+
+
+def test_a_report_that_could_not_be_written_is_not_claimed(pytester: pytest.Pytester) -> None:
+    """The place was fine when checked; a test then put a file where its directory was."""
+    (pytester.path / "out").mkdir()
+    pytester.makepyfile(
+        """
+        import os, shutil, pytest
+
+        @pytest.mark.sandbox("NET", mode="audit")
+        def test_a():
+            os.getgroups()
+
+        def test_b_replaces_the_directory():
+            shutil.rmtree("out")
+            open("out", "w").close()
+        """
+    )
+    result = pytester.runpytest_subprocess("--sandbox-report=out/report.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["sandbox report: */out/report.json could not be written (see the warnings)"])
+    result.stdout.fnmatch_lines(["*PytestWarning: sandbox: could not write the report *out/report.json*"])

@@ -102,7 +102,9 @@ class RoleRegistry:
         harden = False
         terms = definition.split()
         if not terms:
-            raise RoleDefinitionError(f"custom role {name}: the definition is empty")
+            raise RoleDefinitionError(
+                f"custom role {name}: the definition is empty; give terms such as NET @Group +syscall -syscall"
+            )
         for term in terms:
             sign, body = (term[0], term[1:]) if term[0] in "+-" else ("+", term)
             if body.lower() == HARDENING_TERM.lower():

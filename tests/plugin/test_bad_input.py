@@ -184,6 +184,21 @@ def test_two_ini_lines_for_one_role_name_both_lines(pytester: pytest.Pytester) -
     )
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("WALLET =", "custom role WALLET: the definition is empty; give terms such as NET @Group +syscall -syscall"),
+        ("WALLET = @Nope", "custom role WALLET: bad term '@Nope': unknown capability group 'Nope'; valid groups: *"),
+        ("WALLET NET", "line 1 of sandbox_roles: expected 'NAME = definition', got 'WALLET NET'"),
+        ("MY ROLE = NET", "custom role name 'MY ROLE' must be letters, digits and underscores"),
+    ],
+)
+def test_bad_ini_roles_say_what_is_valid(pytester: pytest.Pytester, line: str, expected: str) -> None:
+    pytester.makeini(f"[pytest]\nsandbox_roles =\n    {line}\n")
+    pytester.makepyfile(SIMPLE)
+    _assert_usage_error(pytester.runpytest_subprocess("-s"), f"*sandbox: ini sandbox_roles: {expected}")
+
+
 def test_two_hooks_add_up_and_a_none_result_is_fine(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

@@ -18,7 +18,9 @@ def pytest_sandbox_roles(config: pytest.Config) -> dict[str, str] | None:
     """Return custom roles, ``{"NAME": "BASE +syscall -syscall @Group ..."}``.
 
     Every implementation is called; later definitions may build on earlier ones
-    and on the ``sandbox_roles`` ini option, which is read first.
+    and on the ``sandbox_roles`` ini option, which is read first. A result other
+    than None or ``{str: str}``, or a name defined already (in any case), is a usage
+    error naming the implementation's plugin.
     """
 
 

@@ -265,7 +265,7 @@ def test_report_in_the_ini_file_naming_a_directory(pytester: pytest.Pytester) ->
 
 
 def test_export_and_report_go_where_pytest_was_started(pytester: pytest.Pytester) -> None:
-    """Good paths still work, relative to the invocation directory, whatever the tests do."""
+    """Good paths still work: relative to where pytest was started, the export directory made as needed."""
     pytester.makepyfile(
         """
         import os, pytest

@@ -1,8 +1,8 @@
 """What runs in a sandboxed test's forked child, from its gate to ``os._exit``.
 
 The child waits at its gate until its test's turn, runs the test's phases as pytest's
-runner does, and appends each report (pytest's serializable form) and each warning
-to the results file. The filter goes on right around the test function (scope
+runner does, and appends every report it would log (:mod:`.forwarding`) and each
+warning to the results file. The filter goes on right around the test function (scope
 ``call``) or its fixtures' setup (scope ``test``): the session's phase wrappers call
 :meth:`ChildState.filtered`, after every other plugin's setup of that phase.
 """
@@ -17,7 +17,8 @@ import pytest
 
 from ..recorders.base import ChildContext, RecorderSession
 from ..sandbox import install_prepared
-from .child_results import sending_warnings, write_line
+from . import forwarding
+from .child_results import sending_warnings
 from .outcomes import CHILD_INTERNAL_ERROR
 from .settings import TestSandbox
 
@@ -39,6 +40,7 @@ class ChildState:
         self.context = context
         self.compiled = compiled  # prepared in the main process: the child only installs
         self.installed = False
+        self.results = -1  # the descriptor of the results file, once the test runs
 
     def filtered(self, phase: str) -> Generator[None, None, None]:
         """Run the wrapped phase under the filter (installed now if it is not yet)."""
@@ -56,16 +58,21 @@ def child_main(item: pytest.Item, state: ChildState, fd: int, gate: int) -> None
     """Everything the child does after its fork set-up; whatever happens, it ends in ``os._exit``."""
     code = CHILD_INTERNAL_ERROR
     try:
+        # The reports go to the main process, which logs them; logged here too, they
+        # would reach pytest-xdist's worker plugin, whose state (the index of the test
+        # it runs) is that of the test running when this child was forked ahead.
+        config = item.config
+        forwarding.quiet_logreport(config, keep=(config.pluginmanager.get_plugin("sandbox-session"), item.session))
         _forget_parent_finalizers(item)
         state.session.in_child()
         if os.read(gate, 1) != GO:  # forked ahead, then not needed: exit quietly
             code = 0
             return
         os.close(gate)
-        config = item.config
-        with sending_warnings(fd):  # as they are emitted: a child that dies keeps them
+        state.results = fd
+        with sending_warnings(fd):  # as they are made: a child that dies keeps them
             for report in run_phases(item):
-                write_line(fd, config.hook.pytest_report_to_serializable(config=config, report=report))
+                forwarding.send(config, fd, report, True, state.context)
         code = 0
     except BaseException:
         import traceback

@@ -1,17 +1,18 @@
 """What a sandboxed test's child hands back to the main process: reports and warnings.
 
-The child appends one JSON document per line to a temporary file the main process
-reads once the child is gone (no reader thread; no pipe a large report could fill):
-each phase's report in pytest's own serializable form, and each warning the test
-shows, written as it is shown (:func:`sending_warnings`), so a child that dies keeps
-what it warned before. pytest records warnings in the main process around each
-test; :func:`replay_warnings` shows a sandboxed test's warnings again there, where
-pytest's recording picks them up for its warnings summary.
+The child appends one document per line (:mod:`.transport`'s JSON, which keeps
+tuples) to a temporary file the main process reads once the child is gone (no
+reader thread; no pipe a large report could fill): every report the child would
+have logged, in pytest's own serializable form, in the order it was made, and each
+warning the test shows, written as it is shown (:func:`sending_warnings`), so a
+child that dies keeps what it reported and warned before. pytest records warnings
+in the main process around each test; :func:`replay_warnings` shows a sandboxed
+test's warnings again there, where pytest's recording picks them up for its
+warnings summary.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -19,17 +20,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from . import transport
+
 #: The key of a line that carries one warning.
 WARNING = "sandbox_warning"
+#: The key of a line that carries one report (pytest's serializable form).
+REPORT = "sandbox_report"
+#: Set (True) on the line of a report the child's protocol made for its setup, call or teardown.
+OWN = "own"
 #: Warning classes the main process has not imported, by ``module:qualname``.
 _STAND_INS: dict[str, type[Warning]] = {}
 
 
 def write_line(fd: int, document: dict[str, Any]) -> None:
     """Append one document (all of it, even if ``write`` is short)."""
-    view = memoryview(json.dumps(document).encode() + b"\n")
+    view = memoryview(transport.dumps(document).encode() + b"\n")
     while view:
         view = view[os.write(fd, view) :]
+
+
+def write_report(fd: int, data: dict[str, Any], own: bool) -> None:
+    """Append one report's serializable form; ``own``: the protocol's setup, call or teardown report."""
+    write_line(fd, {REPORT: data, OWN: own})
 
 
 @contextmanager
@@ -65,27 +77,26 @@ def sending_warnings(fd: int) -> Iterator[None]:
         yield
 
 
-def read_results(results_file: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(serialized reports, warnings) from the child's file, which is closed here."""
+def read_results(results_file: Any) -> tuple[list[tuple[dict[str, Any], bool]], list[dict[str, Any]]]:
+    """([(serialized report, own), ...] in the child's order, warnings) from its file, closed here."""
     with results_file:
         results_file.seek(0)
         data = results_file.read()
-    reports: list[dict[str, Any]] = []
+    reports: list[tuple[dict[str, Any], bool]] = []
     emitted: list[dict[str, Any]] = []
     for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:
-            document = json.loads(line)
-        except ValueError:
+            document = transport.loads(line)
+        except transport.DecodeError:
             break  # a child killed mid-write: keep what came whole
         if not isinstance(document, dict):
             continue
-        if WARNING in document:
-            if isinstance(document[WARNING], dict):
-                emitted.append(document[WARNING])
-        else:
-            reports.append(document)
+        if isinstance(document.get(WARNING), dict):
+            emitted.append(document[WARNING])
+        elif isinstance(document.get(REPORT), dict):
+            reports.append((document[REPORT], document.get(OWN) is True))
     return reports, emitted
 
 

@@ -1,9 +1,10 @@
 """Turning a child's end into the test's reports.
 
-The child sends the reports it made; the recorder says how the child ended and what
-it trapped. A child that crashed, hung or exited before reporting becomes a failed
-report that says so; the records go on the last report (they cross to an xdist
-controller there), each violation and note into the shown report's sections.
+The child sends every report it would have logged, in order; the recorder says how
+the child ended and what it trapped. A child that crashed, hung or exited before
+reporting a phase gets a failed report for it that says so; the records go on the
+teardown report, always the last (they cross to an xdist controller there), each
+violation and note into the shown report's sections.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from ..recorders.base import ChildOutcome
 from ..recorders.record import HARNESS, USED, TrapRecord
 from ..sandbox import explain_refusal, violation_message
+from . import forwarding
 from .ledger import PROFILE
 from .settings import TestSandbox
 
@@ -31,7 +33,7 @@ class Finished:
     def __init__(
         self,
         outcome: ChildOutcome,
-        raw_reports: list[dict[str, Any]],
+        raw_reports: list[tuple[dict[str, Any], bool]],
         needs: frozenset[str],
         duration: float,
         interrupted: bool,
@@ -44,14 +46,13 @@ class Finished:
 
 
 def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> list[pytest.TestReport]:
-    """The test's setup, call and teardown reports, from what the child sent and how it ended."""
+    """Every report to log for the test, in order, from what the child sent and how it ended.
+
+    The last is the teardown's, with the records.
+    """
     config = item.config
     outcome = finished.outcome
-    reports: dict[str, pytest.TestReport] = {}
-    for data in finished.raw_reports:
-        report = config.hook.pytest_report_from_serializable(config=config, data=data)
-        if isinstance(report, pytest.TestReport):
-            reports[report.when] = report
+    ordered, reports = forwarding.receive(config, finished.raw_reports)
     finish_records(outcome.records, sandbox, str(config.rootpath))
     records = [r for r in outcome.records if r.phase != HARNESS and r.outcome != USED]
     expected = list(PHASES)
@@ -62,13 +63,22 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
     if missing or not clean_exit:
         failed = missing[0] if missing else "teardown"
         text = death_text(sandbox, outcome, records, finished.interrupted)
-        reports[failed] = failed_report(item, failed, text, finished.duration)
+        report = failed_report(item, failed, text, finished.duration)
+        forwarding.replace(ordered, reports.get(failed), report)
+        reports[failed] = report
         if failed != "teardown":
+            if "teardown" in reports:  # written before the phase that is missing: not the child's
+                forwarding.remove(ordered, reports["teardown"])
             reports["teardown"] = passed_report(item, "teardown")
+            ordered.append(reports["teardown"])
     elif records and sandbox.mode == "audit" and sandbox.strict and "call" in reports and reports["call"].passed:
-        reports["call"] = failed_report(item, "call", violations_text(sandbox, records, strict=True), finished.duration)
-    ordered = [reports[w] for w in PHASES if w in reports]
-    last = ordered[-1]
+        report = failed_report(item, "call", violations_text(sandbox, records, strict=True), finished.duration)
+        forwarding.replace(ordered, reports["call"], report)
+        reports["call"] = report
+    last = reports["teardown"]
+    if ordered[-1] is not last:  # reports after the teardown's: only a forging child writes them
+        forwarding.remove(ordered, last)
+        ordered.append(last)
     shown = reports.get("call", last)  # -rA shows a passed test's call sections
     last.sandbox_records = [r.to_json() for r in outcome.records]  # type: ignore[attr-defined]
     role = sandbox.role

@@ -4,8 +4,9 @@ For a test with a role (marker or ``--sandbox-policy``) the main process forks; 
 child waits at a gate until its test's turn (the next test's child is forked while
 the current one runs), runs the test's setup unfiltered, installs the role's filter
 right before the call phase (or before the fixtures' setup, with scope ``test``), runs
-the call and the teardown under it, and sends each phase's report back as pytest's
-own serializable form. A recorder (ptrace or sigsys) collects every trapped syscall.
+the call and the teardown under it, and sends every report it would log back in
+pytest's own serializable form, which the main process logs (:mod:`.forwarding`). A
+recorder (ptrace or sigsys) collects every trapped syscall.
 
 The work is shared out, as pytest-xdist shares out its ``DSession``: the
 :class:`~.scheduler.Scheduler` forks and schedules children (:mod:`.child` is what
@@ -23,6 +24,7 @@ import pytest
 from ..errors import SandboxError
 from ..kernel.support import unsupported_reason
 from ..recorders.base import Recorder
+from . import forwarding
 from .ledger import Ledger
 from .outcomes import assemble, failed_report, passed_report
 from .output import SandboxOutput, is_worker
@@ -121,8 +123,10 @@ class SandboxSession:
         # The child set up and tore down its own copy; here in the main process, take
         # down what earlier in-process tests left set up and ``nextitem`` does not need.
         parent = pytest.CallInfo.from_call(lambda: teardown_to(item, nextitem), when="teardown")
-        if parent.excinfo is not None:
-            reports[-1] = item.ihook.pytest_runtest_makereport(item=item, call=parent)
+        if parent.excinfo is not None:  # the last report is the teardown's, with the records
+            reports[-1] = forwarding.with_claims(
+                item.ihook.pytest_runtest_makereport(item=item, call=parent), reports[-1]
+            )
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -173,7 +177,15 @@ class SandboxSession:
     # -- after each test and at the end ----------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Enter a sandboxed test's records in the ledger (here, or on an xdist controller)."""
+        """In a child: send the report to the main process. There: enter a test's records in the ledger.
+
+        Under xdist the controller's ledger gets them too, from the reports the workers send.
+        """
+        child = self.scheduler.child
+        if child is not None:
+            if child.results >= 0:
+                forwarding.send(self.config, child.results, report, False, child.context)
+            return
         role = getattr(report, "sandbox_role", None)
         if role is None:
             return

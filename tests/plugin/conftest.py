@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# Make ``import plain_vs_sandbox`` work in every pytest import mode (this directory has no __init__.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pytest_syscall_sandbox.kernel.support import unsupported_reason
 

@@ -6,6 +6,7 @@ import math
 import os
 
 import pytest
+from plain_vs_sandbox import assert_same, run
 
 from pytest_syscall_sandbox.plugin import transport
 
@@ -89,3 +90,148 @@ def test_nothing_the_child_writes_is_run_or_imported() -> None:
     payload = {"o": "os.system('touch pwned')"}
     assert transport.decode({"d": [["__reduce__", payload]]}) == {"__reduce__": "os.system('touch pwned')"}
     assert not os.path.exists("pwned")
+
+
+SKIPS = """
+import pytest
+
+@pytest.mark.sandbox("NET", mode="audit")
+def test_skips():
+    pytest.skip("not here")
+
+@pytest.mark.sandbox("NET")
+@pytest.mark.skip(reason="marked")
+def test_marked():
+    pass
+
+@pytest.mark.sandbox("NET")
+def test_passes():
+    pass
+"""
+
+
+@pytest.mark.parametrize("args", [["-rs"], ["-v"], ["-rA"], ["-n", "2", "-rs"]])
+def test_a_skipped_sandboxed_test_is_reported_as_skipped(pytester: pytest.Pytester, args: list[str]) -> None:
+    pytester.makepyfile(SKIPS)
+    result = pytester.runpytest_subprocess("--junitxml=out.xml", *args)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1, skipped=2)
+    if "-v" not in args:
+        for line in ("SKIPPED [[]1[]] test_a_skipped*.py:5: not here", "SKIPPED [[]1[]] *: marked"):
+            result.stdout.fnmatch_lines([line])  # in any order (xdist)
+    assert (pytester.path / "out.xml").read_text().count("<skipped ") == 2
+
+
+FIDELITY_CONFTEST = """
+import pytest
+
+class CustomRepr:
+    '''A plugin's own longrepr: it writes itself to the terminal.'''
+
+    def toterminal(self, tw):
+        tw.line("custom repr: the frobnicator broke")
+
+    def __str__(self):
+        return "custom repr: the frobnicator broke"
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if "custom" in item.name and report.when == "call" and report.failed:
+        report.longrepr = CustomRepr()
+    if report.when == "call":
+        report.user_properties.append(("from_hook", {"when": report.when, "nested": (1, 2.5, None)}))
+    return report
+"""
+
+FIDELITY = """
+import logging
+import sys
+import warnings
+import pytest
+
+@pytest.fixture
+def noisy():
+    print("setup out")
+    yield
+    print("teardown out")
+    sys.stderr.write("teardown err\\n")
+
+@pytest.fixture
+def broken_setup():
+    raise RuntimeError("setup broke")
+
+@pytest.fixture
+def broken_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
+def test_passes(noisy, record_property):
+    record_property("number", 7)
+    record_property("pair", ("a", 1))
+    print("call out")
+    sys.stderr.write("call err\\n")
+    logging.getLogger("suite").warning("a log line")
+
+def test_skip_in_call():
+    pytest.skip("skipped in the call")
+
+@pytest.mark.skip(reason="skip mark")
+def test_skip_mark():
+    pass
+
+@pytest.mark.skipif(True, reason="skipif mark")
+def test_skipif():
+    pass
+
+@pytest.mark.xfail(reason="expected")
+def test_xfail():
+    assert 0
+
+def test_xfail_imperative():
+    pytest.xfail("imperative xfail")
+
+@pytest.mark.xfail(reason="may pass")
+def test_xpass():
+    pass
+
+@pytest.mark.xfail(reason="must fail", strict=True)
+def test_xpass_strict():
+    pass
+
+def test_chained():
+    try:
+        {}["key"]
+    except KeyError as exc:
+        raise ValueError("while handling") from exc
+
+def test_string_longrepr():
+    pytest.fail("a plain message", pytrace=False)
+
+def test_custom_longrepr():
+    assert False
+
+def test_error_in_setup(broken_setup):
+    pass
+
+def test_error_in_teardown(broken_teardown):
+    print("before teardown")
+
+def test_fails_and_teardown_errors(broken_teardown):
+    assert 1 == 2
+
+def test_warns():
+    warnings.warn("careful", UserWarning)
+"""
+
+
+@pytest.mark.parametrize("recorder", ["ptrace", "sigsys"])
+def test_every_outcome_and_field_equals_plain_pytest(pytester: pytest.Pytester, recorder: str) -> None:
+    pytester.makeconftest(FIDELITY_CONFTEST)
+    pytester.makepyfile(FIDELITY)
+    args = ("-rA", "-v", "-p", "no:randomly", f"--sandbox-recorder={recorder}")
+    plain = run(pytester, *args, sandboxed=False)
+    sandboxed = run(pytester, *args, sandboxed=True)
+    assert_same(plain, sandboxed)
+    assert plain.ret == 1 and len(plain.junit) == 17  # 16 test cases and the suite
+    assert "custom repr: the frobnicator broke" in plain.stdout

@@ -15,25 +15,20 @@ from ..recorders.record import HARNESS, USED, TrapRecord
 from ..reports.gaps import RoleTally
 from ..roles.registry import RoleRegistry
 from ..roles.role import Role
+from .unmeasured import PROFILE_ALWAYS, unmeasured, vdso_answered
 
 PROFILE = "profile"
-#: What profile mode always lets through when the role allows it (so it is never counted
-#: as used or unused): what the recorders need to deliver a record, and memory and
-#: process creation, which glibc calls holding locks or with every signal blocked,
-#: where a recorder's handler must not run.
-PROFILE_ALWAYS = frozenset(
-    {"rt_sigreturn", "rt_sigprocmask", "write", "getpid", "gettid", "futex", "tgkill"}
-    | {"brk", "mmap", "munmap", "mprotect", "madvise", "mremap"}
-    | {"clone", "clone3", "fork", "vfork"}
-)
+__all__ = ["PROFILE", "PROFILE_ALWAYS", "Ledger"]
 
 
 class Ledger:
     """What the run's sandboxed tests did, per role."""
 
-    def __init__(self, registry: RoleRegistry, mode: str) -> None:
+    def __init__(self, registry: RoleRegistry, mode: str, vdso: Mapping[str, str] | None = None) -> None:
         self.registry = registry
         self.mode = mode
+        #: Syscalls the vDSO answers here, with why (:func:`.unmeasured.vdso_answered`, found when first needed).
+        self.vdso = vdso
         self.records: list[TrapRecord] = []
         #: Role name -> number of tests run under it (here or, under xdist, by the workers).
         self.roles_used: dict[str, int] = {}
@@ -94,26 +89,34 @@ class Ledger:
 
         A profile run stops only on allowed syscalls not yet seen for the role, so its
         cost falls as the suite goes on; syscalls the role lacks stop every time, so
-        the gap counts equal an audit run's. :meth:`unmeasured` syscalls (what the
+        the gap counts equal an audit run's. :meth:`let_through` syscalls (what the
         recorders need, memory and process creation, and what pytest's own code was
-        seen to make) are always allowed, so never counted as used or unused, and
-        always kept in the minimal allow-list.
+        seen to make) are always allowed, so not measured (:meth:`unmeasured`).
         """
         if mode != PROFILE:
             return role.allowed
-        return (frozenset(self.observed.get(role.name, ())) | self.unmeasured(role.name)) & role.allowed
+        return (frozenset(self.observed.get(role.name, ())) | self.let_through(role.name)) & role.allowed
 
-    def unmeasured(self, name: str) -> frozenset[str]:
-        """Syscalls profile mode always lets through for the role: never called unused."""
+    def let_through(self, name: str) -> frozenset[str]:
+        """Syscalls profile mode's filter always lets through for the role (when it allows them)."""
         return PROFILE_ALWAYS | frozenset(self.harness_seen.get(name, ()))
 
+    def unmeasured(self, name: str) -> dict[str, str]:
+        """What the role allows that this run could not measure (not seen, never stopped), with why."""
+        if self.vdso is None:
+            self.vdso = vdso_answered()
+        observed = self.observed.get(name, set())
+        return unmeasured(self.role(name).allowed, observed, self.harness_seen.get(name, ()), self.vdso)
+
     def minimal(self, name: str) -> set[str]:
-        """Profile mode's minimal allow-list: what was used, and what was not measured."""
-        role = self.role(name)
-        return set(self.observed.get(name, set())) | (role.allowed & self.unmeasured(name))
+        """Profile mode's minimal allow-list: what the tests were measured to make (used and missing).
+
+        Never more: what could not be measured is :meth:`unmeasured`, listed apart.
+        """
+        return set(self.observed.get(name, set()))
 
     def role_facts(self) -> dict[str, dict[str, object]]:
-        """Per role: tests, origin, definition, allow-list; in profile mode used, unused, minimal."""
+        """Per role: tests, origin, definition, allow-list; in profile mode used, unused, minimal, unmeasured."""
         facts: dict[str, dict[str, object]] = {}
         for name, tests in self.roles_used.items():
             role = self.role(name)
@@ -127,9 +130,11 @@ class Ledger:
             }
             if self.mode == PROFILE:
                 used = self.observed.get(name, set())
+                unmeasured = self.unmeasured(name)
                 entry["used"] = sorted(used & role.allowed)
-                entry["unused"] = sorted(role.allowed - used - self.unmeasured(name))
+                entry["unused"] = sorted(role.allowed - used - set(unmeasured))
                 entry["minimal"] = sorted(self.minimal(name))
+                entry["unmeasured"] = [{"syscall": s, "reason": why} for s, why in unmeasured.items()]
             facts[name] = entry
         return facts
 

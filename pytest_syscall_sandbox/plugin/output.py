@@ -93,20 +93,27 @@ class SandboxOutput:
             self._export(self.settings.export)
 
     def _export(self, directory: str) -> None:
-        from ..reports.export import oci_profile, role_definition, systemd_filter
+        from ..reports.export import oci_profile, role_definition, systemd_filter, unmeasured_comment
 
         os.makedirs(directory, exist_ok=True)
         for name in self.ledger.roles_used:
             current = set(self.ledger.role(name).allowed)
-            if self.settings.mode == PROFILE:
-                second = ("minimal", self.ledger.minimal(name))
+            lists: list[tuple[str, set[str], list[str]]] = [("current", current, [])]
+            if self.settings.mode == PROFILE:  # what was measured; apart, with it, what could not be
+                unmeasured = self.ledger.unmeasured(name)
+                minimal = self.ledger.minimal(name)
+                lists.append(("minimal", minimal, unmeasured_comment(name, unmeasured, included=False)))
+                if unmeasured:
+                    comment = unmeasured_comment(name, unmeasured, included=True)
+                    lists.append(("minimal+unmeasured", minimal | set(unmeasured), comment))
             else:  # without a profile only the gaps are known: the current list plus them
-                second = ("fixed", current | self.ledger.observed.get(name, set()))
-            for kind, names in (("current", current), second):
+                lists.append(("fixed", current | self.ledger.observed.get(name, set()), []))
+            for kind, names, comment in lists:
                 stem = os.path.join(directory, f"{name}.{kind}")
+                role = f"{name}_{kind.upper().replace('+', '_')}"
                 write_atomically(stem + ".oci.json", oci_profile(names))
-                write_atomically(stem + ".systemd.conf", systemd_filter(names))
-                write_atomically(stem + ".role.ini", role_definition(f"{name}_{kind.upper()}", names))
+                write_atomically(stem + ".systemd.conf", systemd_filter(names, comment))
+                write_atomically(stem + ".role.ini", role_definition(role, names, comment))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The "syscall sandbox" section: lint summary, per-role gaps, profile lists, report path."""

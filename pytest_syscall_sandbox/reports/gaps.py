@@ -265,12 +265,40 @@ def build_json_report(
 
 
 def render_profile(roles: dict[str, dict[str, object]]) -> str:
-    """Profile mode: per role, what it used, what it allows but never used, and a minimal list."""
+    """Profile mode: per role, what it used, what it allows but never used, a minimal list, what was not measured.
+
+    The minimal list holds only what was measured; what the run could not measure
+    (``unmeasured`` facts: ``[{"syscall", "reason"}]``) follows the table, by reason.
+    """
     rows = []
+    apart: list[str] = []
     for name, facts in roles.items():
         used, unused, minimal = (list(facts.get(k, ())) for k in ("used", "unused", "minimal"))  # type: ignore[call-overload]
-        rows.append(
-            (name, len(used), len(unused), " ".join(unused[:12]) + (" ..." if len(unused) > 12 else ""), len(minimal))
-        )
-    headers = ["role", "allowed and used", "allowed, never used", "never used (first 12)", "minimal allow-list"]
-    return "least privilege (profile mode):\n" + tabulate(rows, headers=headers)
+        unmeasured = unmeasured_by_reason(facts.get("unmeasured", ()))  # type: ignore[arg-type]
+        count = sum(len(names) for names in unmeasured.values())
+        never = " ".join(unused[:12]) + (" ..." if len(unused) > 12 else "")
+        rows.append((name, len(used), len(unused), never, len(minimal), count))
+        if unmeasured:
+            apart.append(f"{name}: {count} allowed, not measured here, not in its minimal list:")
+            apart += [f"  {' '.join(names)}: {reason}" for reason, names in unmeasured.items()]
+    headers = [
+        "role",
+        "allowed and used",
+        "allowed, never used",
+        "never used (first 12)",
+        "minimal allow-list",
+        "not measured",
+    ]
+    text = "least privilege (profile mode):\n" + tabulate(rows, headers=headers)
+    if apart:
+        text += "\n\n" + "\n".join(apart)
+        text += "\n(add them if your machines need them: --sandbox-export writes ROLE.minimal+unmeasured.* too)"
+    return text
+
+
+def unmeasured_by_reason(entries: Iterable[Mapping[str, str]]) -> dict[str, list[str]]:
+    """``[{"syscall", "reason"}, ...]`` -> reason -> syscalls, in order of first appearance."""
+    grouped: dict[str, list[str]] = {}
+    for entry in entries:
+        grouped.setdefault(str(entry.get("reason", "")), []).append(str(entry.get("syscall", "")))
+    return grouped

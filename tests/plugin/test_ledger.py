@@ -40,20 +40,22 @@ def test_role_facts_from_a_worker_describe_a_variant_the_registry_does_not_know(
     assert "getgroups" in facts["allowed"]  # type: ignore[operator]
 
 
-def test_profile_filter_grows_with_what_was_seen_and_minimal_keeps_the_unmeasured() -> None:
+def test_profile_filter_grows_with_what_was_seen_and_minimal_is_only_what_was_measured() -> None:
     registry = RoleRegistry()
     net = registry.get("NET")
-    ledger = Ledger(registry, PROFILE)
+    ledger = Ledger(registry, PROFILE, vdso={"clock_gettime": "the vDSO answers it"})
     first = ledger.filter_allows(net, PROFILE)
     assert first == PROFILE_ALWAYS & net.allowed
     ledger.add("NET", None, [_record("sendto", 44, outcome=USED).to_json()])
     assert ledger.filter_allows(net, PROFILE) == first | {"sendto"}
     assert ledger.filter_allows(net, "audit") == net.allowed
-    assert ledger.minimal("NET") == {"sendto"} | (PROFILE_ALWAYS & net.allowed)
+    assert ledger.minimal("NET") == {"sendto"}
+    assert set(ledger.unmeasured("NET")) == (PROFILE_ALWAYS & net.allowed) | {"clock_gettime"}
     facts = ledger.role_facts()["NET"]
     assert facts["used"] == ["sendto"]
     assert "sendto" not in facts["unused"]  # type: ignore[operator]
-    assert not set(facts["unused"]) & PROFILE_ALWAYS  # type: ignore[arg-type]
+    assert not set(facts["unused"]) & (PROFILE_ALWAYS | {"clock_gettime"})  # type: ignore[arg-type]
+    assert {"syscall": "clock_gettime", "reason": "the vDSO answers it"} in facts["unmeasured"]  # type: ignore[operator]
 
 
 def test_only_records_of_calls_the_role_lacks_count_as_gaps() -> None:

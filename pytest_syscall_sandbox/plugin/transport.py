@@ -47,20 +47,32 @@ def dumps(value: Any) -> str:
 def loads(text: str | bytes) -> Any:
     """The value :func:`dumps` wrote; :class:`DecodeError` if ``text`` is not such a value."""
     try:
-        return decode(json.loads(text))
+        return json.loads(text, object_hook=_untag)  # inner objects first: each tag's body is decoded
     except (ValueError, TypeError, RecursionError) as exc:
         raise DecodeError(str(exc)) from None
 
 
 def encode(value: Any, depth: int = 0) -> Any:
     """``value`` as a JSON-ready structure (see the module's table)."""
-    if value is None or type(value) in (str, bool, int, float):
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
         return value
-    if isinstance(value, (str, int, float)):  # subclasses (enums) as the plain value, as JSON writes them
-        return _plain(value)
     if depth >= MAX_DEPTH:
         return {"o": _text(value)}
     depth += 1
+    if kind is list:
+        return [encode(v, depth) for v in value]
+    if kind is tuple:
+        return {"t": [encode(v, depth) for v in value]}
+    if kind is dict:
+        return {"d": [[encode(k, depth), encode(v, depth)] for k, v in value.items()]}
+    return _encode_other(value, depth)
+
+
+def _encode_other(value: Any, depth: int) -> Any:
+    """Subclasses of the builtin types, and the rarer types."""
+    if isinstance(value, (str, int, float)):  # enums and the like: the plain value, as JSON writes it
+        return _plain(value)
     if isinstance(value, list):
         return [encode(v, depth) for v in value]
     if isinstance(value, tuple):
@@ -80,11 +92,16 @@ def encode(value: Any, depth: int = 0) -> Any:
 
 def decode(data: Any) -> Any:
     """The value :func:`encode` made ``data`` from; :class:`DecodeError` on anything else."""
-    if data is None or isinstance(data, (str, bool, int, float)):
-        return data
     if isinstance(data, list):
         return [decode(v) for v in data]
-    if not isinstance(data, dict) or len(data) != 1:
+    if isinstance(data, dict):
+        return _untag({k: decode(v) for k, v in data.items()})
+    return data
+
+
+def _untag(data: dict[str, Any]) -> Any:
+    """One tagged object (its body decoded already) as the value it stands for."""
+    if len(data) != 1:
         raise DecodeError(f"not an encoded value: {data!r:.80}")
     [(tag, body)] = data.items()
     if tag == "o" and isinstance(body, str):
@@ -94,18 +111,18 @@ def decode(data: Any) -> Any:
     if not isinstance(body, list):
         raise DecodeError(f"bad body for tag {tag!r}")
     if tag == "t":
-        return tuple(decode(v) for v in body)
+        return tuple(body)
     if tag == "d":
         result = {}
         for pair in body:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise DecodeError("a dict entry is not a [key, value] pair")
-            result[_hashable(decode(pair[0]))] = decode(pair[1])
+            result[_hashable(pair[0])] = pair[1]
         return result
     if tag == "s":
-        return {_hashable(decode(v)) for v in body}
+        return {_hashable(v) for v in body}
     if tag == "f":
-        return frozenset(_hashable(decode(v)) for v in body)
+        return frozenset(_hashable(v) for v in body)
     if tag == "c" and len(body) == 2 and all(isinstance(v, (int, float)) for v in body):
         return complex(body[0], body[1])
     raise DecodeError(f"unknown tag {tag!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -235,3 +236,36 @@ def test_every_outcome_and_field_equals_plain_pytest(pytester: pytest.Pytester, 
     assert_same(plain, sandboxed)
     assert plain.ret == 1 and len(plain.junit) == 17  # 16 test cases and the suite
     assert "custom repr: the frobnicator broke" in plain.stdout
+
+
+def test_the_plugins_own_attributes_on_a_childs_report_are_dropped(pytester: pytest.Pytester) -> None:
+    """A test's child writes its reports: what the plugin puts on them comes from the main process only."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        FORGED = {"syscall": "reboot", "nr": 169, "role": "FORGED", "phase": "call", "outcome": "allowed"}
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            report = yield
+            report.sandbox_role = "FORGED"
+            report.sandbox_records = [FORGED]
+            return report
+        """
+    )
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        @pytest.mark.sandbox("MESSAGE_HANDLER", mode="audit")
+        def test_one():
+            os.getgroups()
+        """
+    )
+    result = pytester.runpytest_subprocess("--sandbox-report=r.json")
+    result.assert_outcomes(passed=1)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert set(report["roles"]) == {"MESSAGE_HANDLER"} and report["roles"]["MESSAGE_HANDLER"]["tests"] == 1
+    assert {r["syscall"] for r in report["records"] if r["phase"] != "harness"} == {"getgroups"}

@@ -29,6 +29,26 @@ if TYPE_CHECKING:
 GO = b"g"
 
 
+def go_message(session: pytest.Session) -> bytes:
+    """What the main process writes to a child's gate: GO, then the run's failure count now.
+
+    A child forked ahead was forked while the test before it ran: the Session's
+    ``testsfailed`` it inherited lacks that test's failures, and ``--maxfail`` decides
+    with it whether a failed subtest stops the test.
+    """
+    return GO + str(int(session.testsfailed)).encode()
+
+
+def _take_go(session: pytest.Session, message: bytes) -> bool:
+    """Whether ``message`` lets the child run; if so, the session takes its state."""
+    if not message.startswith(GO):
+        return False
+    count = message[len(GO) :]
+    if count.isdigit():
+        session.testsfailed = int(count)
+    return True
+
+
 class ChildState:
     """Set in the forked child only: what the phase wrappers need there."""
 
@@ -65,7 +85,7 @@ def child_main(item: pytest.Item, state: ChildState, fd: int, gate: int) -> None
         forwarding.quiet_logreport(config, keep=(config.pluginmanager.get_plugin("sandbox-session"), item.session))
         _forget_parent_finalizers(item)
         state.session.in_child()
-        if os.read(gate, 1) != GO:  # forked ahead, then not needed: exit quietly
+        if not _take_go(item.session, os.read(gate, 64)):  # forked ahead, then not needed: exit quietly
             code = 0
             return
         os.close(gate)

@@ -20,7 +20,7 @@ import pytest
 from ..kernel.support import unsupported_reason
 from ..recorders.base import ChildContext, Recorder, RecorderSession
 from ..sandbox import prepare_allow_list
-from .child import GO, ChildState, child_main
+from .child import ChildState, child_main, go_message
 from .child_results import read_results, replay_warnings
 from .ledger import PROFILE, Ledger
 from .outcomes import Finished
@@ -56,10 +56,10 @@ class Forked:
         self._gate = gate
 
     def start(self) -> None:
-        """Let the child run its test."""
+        """Let the child run its test, and tell it the run's state now (:func:`.child.go_message`)."""
         self.started = time.monotonic()
         try:
-            os.write(self._gate, GO)
+            os.write(self._gate, go_message(self.item.session))
         except OSError:
             pass  # the child is gone already: its outcome says how
         self._close_gate()

@@ -130,3 +130,30 @@ def test_subtests_under_xdist_with_forking_ahead(pytester: pytest.Pytester) -> N
         result.stdout.fnmatch_lines(["*1 failed, 12 passed, 35 subtests passed*"])
     out = sandboxed.stdout.str() + sandboxed.stderr.str()
     assert "INTERNALERROR" not in out and "item_index" not in out
+
+
+def test_maxfail_counts_the_failures_before_a_child_forked_ahead(pytester: pytest.Pytester) -> None:
+    """The second test's child is forked while the first runs: it must still count the first's failure."""
+    pytester.makepyfile(
+        """
+        import time
+
+        def test_fails_first():
+            time.sleep(0.3)  # its child is running when the next test's child is forked
+            assert False
+
+        def test_stops_at_its_first_failed_subtest(subtests):
+            for i in range(3):
+                with subtests.test(i=i):
+                    with open(f"ran-{i}", "w"):
+                        pass
+                    assert False
+        """
+    )
+    plain = run(pytester, "--maxfail=2", "-rA", "-v", sandboxed=False)
+    ran_plain = sorted(p.name for p in pytester.path.glob("ran-*"))
+    for path in pytester.path.glob("ran-*"):
+        path.unlink()
+    sandboxed = run(pytester, "--maxfail=2", "-rA", "-v", sandboxed=True)
+    assert_same(plain, sandboxed)
+    assert sorted(p.name for p in pytester.path.glob("ran-*")) == ran_plain == ["ran-0"]

@@ -29,7 +29,7 @@ from ..recorders.record import HARNESS
 from .child_results import write_report
 
 #: Attributes the plugin puts on a test's last report in the main process; a child's are dropped.
-CLAIMS = ("sandbox_records", "sandbox_role", "sandbox_role_facts")
+CLAIMS = ("sandbox_records", "sandbox_role", "sandbox_role_facts", "sandbox_incomplete")
 
 
 def quiet_logreport(config: pytest.Config, keep: tuple[object, ...]) -> None:

@@ -19,6 +19,7 @@ from .drift import (
     LINUX_SINCE,
     MUSL,
     NO_VDSO,
+    RSEQ,
     Version,
     format_version,
     parse_version,
@@ -119,7 +120,7 @@ class LintEnvironment:
         """Does a :class:`~.drift.Use` condition hold here?"""
         if condition == NO_VDSO:
             return self.clocksource is None or self.clocksource not in VDSO_CLOCKSOURCES
-        if condition == "rseq":
+        if condition == RSEQ:
             return not self.rseq_disabled
         return True
 

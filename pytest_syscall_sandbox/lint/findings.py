@@ -11,10 +11,13 @@ from ..kernel.syscalls import NAMES, NEWER_NUMBERS, NUMBERS, check_names
 from ..roles.groups import GROUPS
 from .drift import (
     FAMILIES,
+    JOBS,
     LIBRARY_DRIFT,
     LINUX_SINCE,
     Drift,
     Family,
+    Job,
+    Step,
     Use,
     format_version,
     parse_version,
@@ -26,6 +29,7 @@ LIKELY = "likely"
 NOTE = "note"
 SEVERITIES = (CERTAIN, LIKELY, NOTE)
 _RANK = {CERTAIN: 0, LIKELY: 1, NOTE: 2}
+_KINDS = ("family", "library", "job")
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Finding:
     family: Optional[str] = None
     #: The release that introduced the use, e.g. "glibc 2.35"; None if long-standing.
     introduced: Optional[str] = None
-    #: "family", "library" or "family+library".
+    #: What found it: "family", "library", "job", or several joined by "+" ("family+job").
     kind: str = "family"
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,28 +77,31 @@ class RoleLint:
     drift: tuple[Finding, ...]
     #: Allowed syscalls the running kernel does not implement (harmless, but dead entries).
     not_implemented: tuple[str, ...]
+    #: What the jobs the role does need beyond it (see :mod:`.jobs`).
+    jobs: tuple[Finding, ...] = ()
 
     @cached_property
     def findings(self) -> tuple[Finding, ...]:
-        """Family and drift findings merged per syscall, most severe first (merged once)."""
+        """Family, drift and job findings merged per syscall, most severe first (merged once).
+
+        The merged finding takes the most severe one's reason first (the first of equals),
+        then the other reasons that were more severe than what came before them.
+        """
         merged: dict[str, Finding] = {}
-        for finding in [m for gap in self.gaps for m in gap.missing] + list(self.drift):
+        for finding in [m for gap in self.gaps for m in gap.missing] + list(self.drift) + list(self.jobs):
             old = merged.get(finding.syscall)
             if old is None:
                 merged[finding.syscall] = finding
                 continue
-            worst = min(old.severity, finding.severity, key=_RANK.__getitem__)
-            family = old.family or finding.family
-            reason = old.reason
-            if finding.kind == "library" and old.kind != "library":
-                reason = f"{old.reason}; {finding.reason}" if worst != old.severity else old.reason
+            graver = _RANK[finding.severity] < _RANK[old.severity]
+            kinds = {*old.kind.split("+"), finding.kind}
             merged[finding.syscall] = Finding(
                 finding.syscall,
-                worst,
-                reason,
-                family,
-                old.introduced or finding.introduced,
-                old.kind if old.kind == finding.kind else "family+library",
+                finding.severity if graver else old.severity,
+                f"{finding.reason}; {old.reason}" if graver else old.reason,
+                old.family or finding.family,
+                (finding.introduced or old.introduced) if graver else (old.introduced or finding.introduced),
+                "+".join(k for k in _KINDS if k in kinds),
             )
         return tuple(sorted(merged.values(), key=lambda f: (_RANK[f.severity], NUMBERS[f.syscall])))
 
@@ -118,6 +125,7 @@ class RoleLint:
                 for g in self.gaps
             ],
             "library_drift": [f.to_dict() for f in self.drift],
+            "jobs": [f.to_dict() for f in self.jobs],
             "not_implemented": list(self.not_implemented),
         }
 
@@ -177,13 +185,55 @@ def _judge_drift(drift: Drift, allowed: frozenset[str], env: LintEnvironment) ->
     here = f"{drift.by} {format_version(version)}" if version else f"{drift.by} of unknown version"
     head = f"{drift.by} {drift.since} started to call {drift.syscall} for {drift.calls}, which this role makes"
     head += f" (it allows {', '.join(makes)})"
+    if drift.only:
+        head += f", {drift.only}"
     if version is not None and version < since:
         severity, tail = NOTE, f"arrives with {drift.by} {drift.since} (here {here})"
     elif not env.condition_holds(drift.condition):
         severity, tail = NOTE, "turned off here by GLIBC_TUNABLES glibc.pthread.rseq=0"
     else:
-        severity, tail = (CERTAIN if drift.by == env.libc else LIKELY), f"in effect here ({here})"
+        certain = drift.by == env.libc and not drift.only
+        severity, tail = (CERTAIN if certain else LIKELY), f"in effect here ({here})"
     return Finding(drift.syscall, severity, f"{head}; {tail}", introduced=f"{drift.by} {drift.since}", kind="library")
+
+
+def _judge_step(job: Job, step: Step, makes: Sequence[str], env: LintEnvironment) -> Optional[Finding]:
+    state = step.state(env)
+    if state == "no":
+        return None
+    head = f"does the job '{job.name}' (it allows {', '.join(makes)}): {job.call} makes {step.syscall}"
+    head += f" for {step.describe()}"
+    if state == "pending":
+        severity, tail = NOTE, "not yet on this machine"
+    elif step.forms:
+        severity = LIKELY
+        tail = "only when " + "; or ".join(job.forms[f] for f in sorted(step.forms))
+    elif not job.implied:
+        severity, tail = LIKELY, f"if the role does that job ({', '.join(makes)} serve other jobs too)"
+    else:
+        severity, tail = CERTAIN, "in effect here"
+    deciding = [s for s in step.spans if s.since]
+    introduced = f"{deciding[0].by} {deciding[0].since}" if deciding else None
+    return Finding(step.syscall, severity, f"{head}; {tail}", introduced=introduced, kind="job")
+
+
+def _judge_jobs(allowed: frozenset[str], env: LintEnvironment) -> tuple[Finding, ...]:
+    """The most severe finding per (job, missing syscall) of every job the role does."""
+    out: list[Finding] = []
+    for job in JOBS.values():
+        makes = sorted(allowed & job.does, key=NUMBERS.__getitem__)
+        if not makes:
+            continue
+        best: dict[str, Finding] = {}
+        for step in job.steps:
+            if step.syscall in allowed:
+                continue
+            finding = _judge_step(job, step, makes, env)
+            old = best.get(step.syscall)
+            if finding is not None and (old is None or _RANK[finding.severity] < _RANK[old.severity]):
+                best[step.syscall] = finding
+        out.extend(best.values())
+    return tuple(out)
 
 
 def lint_role(name: str, allowed: Iterable[str], env: LintEnvironment) -> RoleLint:
@@ -200,7 +250,7 @@ def lint_role(name: str, allowed: Iterable[str], env: LintEnvironment) -> RoleLi
     dead: tuple[str, ...] = ()
     if env.implemented is not None:
         dead = tuple(sorted((n for n in allowed if NUMBERS[n] not in env.implemented), key=NUMBERS.__getitem__))
-    return RoleLint(name, allowed, tuple(gaps), drift, dead)
+    return RoleLint(name, allowed, tuple(gaps), drift, dead, _judge_jobs(allowed, env))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from pytest_syscall_sandbox.kernel.syscalls import NAMES, numbers_of
 NR_SECCOMP = 317
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
 # _IOWR('!', 0, struct seccomp_notif) and _IOWR('!', 1, struct seccomp_notif_resp) from <linux/seccomp.h>.
 SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100
 SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101
@@ -95,8 +96,15 @@ def _install_notifying_filter(allowed: Iterable[str]) -> int:
     return int(fd)
 
 
-def observe(allowed: Iterable[str], job: Callable[[], object], timeout: float = 30.0) -> Observation:
-    """Run ``job`` in a forked child under ``allowed``; return the syscalls it needed beyond it."""
+def _run_notified(
+    allowed: Iterable[str], job: Callable[[], object], continue_calls: bool, timeout: float
+) -> tuple[list[tuple[int, str]], int]:
+    """Run ``job`` in a forked child under ``allowed``; every other call is notified to this process.
+
+    Each notified call is answered with ENOSYS, or (``continue_calls``) let run
+    (``SECCOMP_USER_NOTIF_FLAG_CONTINUE``). Returns ``[(pid, name)]`` in the order the
+    calls arrived, and the child's exit code.
+    """
     parent_sock, child_sock = socket.socketpair()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
@@ -113,7 +121,7 @@ def observe(allowed: Iterable[str], job: Callable[[], object], timeout: float = 
         finally:
             os._exit(code)
     child_sock.close()
-    trapped: list[str] = []
+    calls: list[tuple[int, str]] = []
     listener = -1
     status = None
     try:
@@ -133,8 +141,11 @@ def observe(allowed: Iterable[str], job: Callable[[], object], timeout: float = 
                 if event & select.POLLIN:
                     request = _Notif()
                     if _ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, ctypes.addressof(request)) == 0:
-                        trapped.append(NAMES.get(request.data.nr, str(request.data.nr)))
-                        response = _NotifResp(request.id, 0, -errno.ENOSYS, 0)
+                        calls.append((request.pid, NAMES.get(request.data.nr, str(request.data.nr))))
+                        if continue_calls:
+                            response = _NotifResp(request.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+                        else:
+                            response = _NotifResp(request.id, 0, -errno.ENOSYS, 0)
                         _ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, ctypes.addressof(response))
             if status is None:
                 done, status_value = os.waitpid(pid, os.WNOHANG)
@@ -151,4 +162,56 @@ def observe(allowed: Iterable[str], job: Callable[[], object], timeout: float = 
         if status is None:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-    return Observation(tuple(dict.fromkeys(trapped)), os.waitstatus_to_exitcode(status))
+    return calls, os.waitstatus_to_exitcode(status)
+
+
+def observe(allowed: Iterable[str], job: Callable[[], object], timeout: float = 30.0) -> Observation:
+    """Run ``job`` in a forked child under ``allowed``; return the syscalls it needed beyond it."""
+    calls, code = _run_notified(allowed, job, False, timeout)
+    return Observation(tuple(dict.fromkeys(name for _, name in calls)), code)
+
+
+#: What :func:`watch` makes around the job, to tell the job's calls from the child's own.
+MARKER = "getppid"
+
+
+@dataclass(frozen=True)
+class Watched:
+    """The calls of :func:`watch`'s universe one job made: ``(pid, name)`` in order."""
+
+    calls: tuple[tuple[int, str], ...]
+    exit_code: int
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every name seen."""
+        return frozenset(name for _, name in self.calls)
+
+    def split_at_exec(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(calls before each process's last execve, calls after it: the exec'd programs')."""
+        last_exec = {pid: i for i, (pid, name) in enumerate(self.calls) if name == "execve"}
+        before: set[str] = set()
+        after: set[str] = set()
+        for i, (pid, name) in enumerate(self.calls):
+            (after if pid in last_exec and i > last_exec[pid] else before).add(name)
+        return frozenset(before), frozenset(after)
+
+
+def watch(universe: Iterable[str], job: Callable[[], object], timeout: float = 30.0) -> Watched:
+    """Which syscalls of ``universe`` ``job`` makes, letting every call run (nothing is refused).
+
+    The filter notifies only ``universe`` and :data:`MARKER`, which the child calls right
+    before and after ``job``: what the child does around the job is not counted.
+    """
+    universe = frozenset(universe)
+
+    def marked() -> None:
+        os.getppid()
+        job()
+        os.getppid()
+
+    calls, code = _run_notified(frozenset(NAMES.values()) - universe - {MARKER}, marked, True, timeout)
+    markers = [i for i, (_, name) in enumerate(calls) if name == MARKER]
+    if len(markers) != 2:
+        raise RuntimeError(f"expected two markers, saw {len(markers)} (exit code {code})")
+    return Watched(tuple(calls[markers[0] + 1 : markers[1]]), code)

@@ -28,6 +28,20 @@ STACK_LIMIT = 30
 #: small objects that CPython serves from its own arenas (mmap), never from malloc.
 FORK_FAMILY = numbers_of(["fork", "vfork", "clone", "clone3"])
 _COMPACT_TEXT = 160
+#: Calls glibc makes holding a lock that Python run in a handler there would take again
+#: (the lint's drift data: HAZARDS, cause LOCKED); see :func:`holds_thread_lock`.
+UNDER_LOCK = frozenset({"sched_getaffinity"})
+(_NR_SCHED_GETAFFINITY,) = numbers_of(UNDER_LOCK)
+
+
+def holds_thread_lock(nr: int, args: tuple[int, ...], tid: int) -> bool:
+    """Is this glibc's pthread_getattr_np() asking for the calling thread's own affinity?
+
+    It makes that call holding the thread's lock; a handler's Python reaches
+    pthread_getattr_np() again (CPython 3.14+ calls it when a thread state first runs,
+    so at every thread start) and waits on that lock for ever. Never ask such a thread.
+    """
+    return nr == _NR_SCHED_GETAFFINITY and args[0] & 0xFFFFFFFF == tid
 
 
 #: Syscalls the role's filter must allow for a recorder to work at all: returning from

@@ -95,6 +95,7 @@ from ._child import (
     die_by_signal,
     effective_mode,
     end_trap,
+    holds_thread_lock,
     outcome_of,
     prepare_child,
     python_location,
@@ -574,7 +575,7 @@ class PtraceSession:
             phase=self._phase,
             outcome=outcome_of(mode),
         )
-        askable = self._askable(tracee, status)
+        askable = self._askable(tracee, status) and not self._under_lock(nr, args, tid)
         if mode == "audit":
             if askable and _queue_signal(tgid, tid, WHERE_SIGNAL, nr << 32 | seq):
                 regs.orig_rax = _MASK64  # skip now, re-execute the same `syscall` after the handler
@@ -608,6 +609,15 @@ class PtraceSession:
                 "(glibc blocks all signals while it creates a thread)"
             )
             return False
+        return True
+
+    def _under_lock(self, nr: int, args: tuple[int, ...], tid: int) -> bool:
+        if not holds_thread_lock(nr, args, tid):
+            return False
+        self._note(
+            "no Python location for sched_getaffinity on a thread's own tid (glibc's pthread_getattr_np holds "
+            "the thread's lock there, as at every thread start on CPython 3.14+)"
+        )
         return True
 
     def _kill_unaskable(self, tgid: int, tid: int, status: _ThreadStatus | None) -> None:

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
-# Make ``import core_support`` work in every pytest import mode (this directory has no __init__.py).
+# Make ``import core_support`` (this directory has no __init__.py) and ``import reference_data``
+# (the upstream facts in ../data) work in every pytest import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 
 import core_support
+import reference_data
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -20,26 +23,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def policies_md() -> Path:
-    """The reference markdown file (skipped where ``../shared`` is not checked out)."""
-    if not core_support.POLICIES_MD.is_file():
-        pytest.skip(f"reference file {core_support.POLICIES_MD} is absent (CI checks out ../shared beside the clone)")
-    return core_support.POLICIES_MD
-
-
-@pytest.fixture(scope="session")
 def syscalls_tsv() -> dict[int, str]:
-    """number -> name from the reference TSV (skipped where the file is absent)."""
-    path = core_support.SYSCALLS_TSV
-    if not path.is_file():
-        pytest.skip(f"reference file {path} is absent (CI checks out ../shared beside the clone)")
-    table: dict[int, str] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split("\t")
-        table[int(fields[0])] = fields[1]
-    return table
+    """number -> name from the repository's syscall table (``tests/data/syscalls-x86_64.tsv``)."""
+    return reference_data.syscall_table()
 
 
 @pytest.fixture(scope="session")

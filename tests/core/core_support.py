@@ -1,11 +1,11 @@
 """Data and helpers shared by the core tests (imported as ``core_support``).
 
-The expected groups and policies below are written by hand from
-``shared/reference/bitcoin-core-policies.md`` (Bitcoin Core v25's
-``src/util/syscall_sandbox.cpp``); nothing here is read from the package, so the
-tests compare the package against an independent copy. ``test_core_policies.py``
-also parses the markdown file itself, when it is present, and checks that this
-copy agrees with it.
+The expected groups and policies below are written by hand from Bitcoin Core v25's
+``src/util/syscall_sandbox.cpp``; nothing here is read from the package, so the tests
+compare the package against an independent copy. ``test_core_policies.py`` checks
+that this copy agrees with the repository's data of the same facts
+(``tests/data/bitcoin-core-policies.json``) and, where ``../shared`` is checked out,
+that the data agrees with its reference markdown.
 
 :func:`run_in_child` forks, runs a function in the child and reports how the
 child ended; every test that installs a real filter goes through it, so no filter
@@ -28,7 +28,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import pytest
@@ -36,11 +35,6 @@ import pytest
 from pytest_syscall_sandbox import sandbox
 
 # --------------------------------------------------------------------------- reference
-
-#: Where CI checks out ``shared`` beside the clone (``<parent>/main`` and ``<parent>/shared``).
-REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-POLICIES_MD = REFERENCE_DIR / "bitcoin-core-policies.md"
-SYSCALLS_TSV = REFERENCE_DIR / "syscalls-x86_64.tsv"
 
 #: The twenty groups the builder's constructor enables, in the markdown's order.
 DEFAULT_GROUPS: dict[str, str] = {

@@ -1,4 +1,8 @@
-"""The x86-64 syscall table against the reference TSV (and a few numbers written here)."""
+"""The x86-64 syscall table against the repository's syscall data (and a few numbers written here).
+
+``syscalls_tsv`` is ``tests/data/syscalls-x86_64.tsv``; where ``../shared`` is checked
+out, that data is checked against its reference TSV too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import reference_data
 from core_support import NR
 
 from pytest_syscall_sandbox import UnknownSyscallError, get_linux_syscall_name
@@ -44,16 +49,16 @@ def test_table_is_exactly_the_reference(syscalls_tsv: dict[int, str]) -> None:
 
 
 def test_newer_numbers_are_the_ones_marked_newer() -> None:
-    newer: set[int] = set()
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "syscalls-x86_64.tsv"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            fields = line.split("\t")
-            if not line.startswith("#") and len(fields) > 2 and fields[2].strip() == "newer":
-                newer.add(int(fields[0]))
-    else:
-        newer = set(range(463, 470))
-    assert set(NEWER_NUMBERS) == newer == set(range(463, 470))
+    assert set(NEWER_NUMBERS) == reference_data.newer_numbers() == set(range(463, 470))
+
+
+def test_the_repository_data_is_the_reference() -> None:
+    table = {nr: (name, nr in reference_data.newer_numbers()) for nr, name in reference_data.syscall_table().items()}
+    assert len({name for name, _ in table.values()}) == len(table) == 382
+    assert set(table) <= set(range(470)) and not any(512 <= nr <= 547 for nr in table)
+    reference = reference_data.shared_file("reference/syscalls-x86_64.tsv")
+    if reference is not None:  # where ../shared is checked out
+        assert reference_data.reference_table(reference) == table
 
 
 @pytest.mark.parametrize(("name", "nr"), sorted(NR.items()))

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-# Make ``import upstream_early_2021`` and ``import lint_support`` work in every import mode.
+# Make ``import upstream_early_2021``, ``import lint_support`` and ``import reference_data`` (the
+# upstream facts in ../data) work in every import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 
 from pytest_syscall_sandbox.lint.environment import LintEnvironment
-
-#: Where CI checks out ``shared`` beside the clone.
-REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 
 
 @pytest.fixture(scope="session")
@@ -36,21 +35,3 @@ def kernel_ok() -> None:
 def real_env(kernel_ok: None) -> LintEnvironment:
     """This machine, with its kernel probed."""
     return LintEnvironment.detect()
-
-
-@pytest.fixture(scope="session")
-def policies_md() -> Path:
-    """The reference markdown file (skipped where ``../shared`` is absent)."""
-    path = REFERENCE_DIR / "bitcoin-core-policies.md"
-    if not path.is_file():
-        pytest.skip(f"reference file {path} is absent")
-    return path
-
-
-@pytest.fixture(scope="session")
-def syscalls_tsv() -> Path:
-    """The reference syscall table (skipped where ``../shared`` is absent)."""
-    path = REFERENCE_DIR / "syscalls-x86_64.tsv"
-    if not path.is_file():
-        pytest.skip(f"reference file {path} is absent")
-    return path

@@ -1,9 +1,10 @@
 """Bitcoin Core's allow-lists as of early 2021 (soon after PR #20487), as test data.
 
-Written by hand from ``shared/reference/bitcoin-core-policies.md``, section "What users
-hit": an early 2021 version lacked mremap, mincore (AddressSpaceAccess), gettimeofday
-(GetTime), copy_file_range, fstatfs, newfstatat, sendfile, unlinkat (FileSystem),
-clone3 and rseq (ProcessStartOrDeath); each was added later after crash reports.
+Written by hand from what users hit (``tests/data/bitcoin-core-policies.json``,
+"added_after_crash_reports"): an early 2021 version lacked mremap, mincore
+(AddressSpaceAccess), gettimeofday (GetTime), copy_file_range, fstatfs, newfstatat,
+sendfile, unlinkat (FileSystem), clone3 and rseq (ProcessStartOrDeath); each was added
+later after crash reports.
 The groups below are the final groups less those; the policies enable the same
 groups as the final ones.
 """

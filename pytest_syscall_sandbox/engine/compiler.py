@@ -131,7 +131,7 @@ def _emit_matcher(b: Backward, matcher: ArgMatcher, true: int, false: int) -> in
         return target
     if isinstance(matcher, ArgMaskedEq):
         target = true
-        parts = zip(_halves(matcher, matcher.mask), _halves(matcher, matcher.value))
+        parts = zip(_halves(matcher, matcher.mask), _halves(matcher, matcher.value), strict=True)
         for (offset, mask), (_, half) in reversed(list(parts)):
             if mask == 0:  # nothing of this half is compared (the value's half is 0 too)
                 continue

@@ -265,10 +265,10 @@ def test_the_kernel_and_the_emulator_agree_on_every_comparison() -> None:
     assert result.ok, str(result)
     lines = result.stdout.decode().splitlines()
     assert len(lines) == len(KERNEL_MATCHERS)
-    for matcher, line in zip(KERNEL_MATCHERS, lines):
+    for matcher, line in zip(KERNEL_MATCHERS, lines, strict=True):
         kernel = json.loads(line)
         program = _grid_filter(matcher)
-        for value, err in zip(matcher.boundary_values(), kernel):
+        for value, err in zip(matcher.boundary_values(), kernel, strict=True):
             predicted = run(program, NR["ioctl"], _grid_args(matcher.index, value))
             assert err == (EHWPOISON if predicted == POISON else errno.EBADF), (str(matcher), hex(value))
         assert set(kernel) == {EHWPOISON, errno.EBADF}, str(matcher)  # both outcomes were exercised

@@ -34,6 +34,8 @@ BARE = "bare"
 EXEC_FAILS = "exec fails"
 #: A form of open(): the file is not a regular one (a terminal, /dev/null).
 NOT_REGULAR = "not regular"
+#: A form of a thread start: the process's first (no cached stack, no SIGRT_1 handler yet).
+FIRST_THREAD = "first thread"
 
 
 def _step(
@@ -58,10 +60,10 @@ THREAD = Job(
     "threading.Thread.start() (pthread_create)",
     frozenset({"clone", "clone3"}),
     (
-        _step("rt_sigaction", "glibc", "the first thread of a process installs glibc's SIGRT_1 handler"),
+        _step("rt_sigaction", "glibc", "glibc's SIGRT_1 handler installed", forms=_forms(FIRST_THREAD)),
         _step("rt_sigprocmask", "glibc", "every signal blocked around the clone, and restored"),
-        _step("mmap", "glibc", "the new thread's stack"),
-        _step("mprotect", "glibc", "the stack's guard page"),
+        _step("mmap", "glibc", "the new thread's stack and malloc arena", forms=_forms(FIRST_THREAD)),
+        _step("mprotect", "glibc", "the stack's guard page", forms=_forms(FIRST_THREAD)),
         _step("clone3", "glibc 2.34+", "the clone (clone3, clone after ENOSYS)", "glibc 2.34 clone-internal.c"),
         _step("clone", "glibc <2.34", "the clone"),
         _step("rseq", "glibc 2.35+", "the new thread registers its rseq area", condition=RSEQ),
@@ -75,9 +77,15 @@ THREAD = Job(
             ON_SID,
         ),
         _step("prctl", "CPython 3.14+", "PR_SET_NAME: the thread's name given to the kernel", ON_SID),
-        _step("munmap", "glibc", "the thread's malloc arena trimmed"),
+        _step("munmap", "glibc", "the thread's malloc arena trimmed", forms=_forms(FIRST_THREAD)),
         _step("madvise", "glibc", "MADV_DONTNEED of the stack at the thread's end"),
         _step("exit", "glibc", "the thread's end"),
+    ),
+    forms=MappingProxyType(
+        {
+            FIRST_THREAD: "the process's first thread, or one that finds no cached stack or free malloc arena"
+            " (later ones reuse those, and glibc's SIGRT_1 handler)"
+        }
     ),
 )
 

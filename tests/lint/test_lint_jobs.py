@@ -26,6 +26,7 @@ from pytest_syscall_sandbox.lint.facts import Job
 from pytest_syscall_sandbox.lint.jobs import (
     BARE,
     EXEC_FAILS,
+    FIRST_THREAD,
     FORK,
     JOBS,
     NOT_REGULAR,
@@ -72,10 +73,12 @@ class Case:
     work: Callable[[], object]
     #: The job the exec'd program's calls belong to (None: nothing is exec'd).
     program: Job | None = None
+    #: Forms that depend on what the process did before (a thread start's cached stack): may apply.
+    maybe: frozenset[str] = frozenset()
 
 
 CASES = {
-    "thread start": Case(THREAD, frozenset(), start_thread),
+    "thread start": Case(THREAD, frozenset(), start_thread, maybe=frozenset({FIRST_THREAD})),
     "fork": Case(FORK, frozenset(), fork_and_wait),
     "open a regular file": Case(OPEN, frozenset(), lambda: open(__file__, "rb").close()),
     "open /dev/null": Case(OPEN, frozenset({NOT_REGULAR}), lambda: open(os.devnull).close()),
@@ -107,7 +110,9 @@ def test_the_job_makes_what_the_drift_data_says_here(name: str, user_notif: None
     seen = lint_support.watch(watched_set, case.work)
     assert seen.exit_code == 0
     predicted = case.job.calls(real_env, case.forms)
-    if case.program is None:
+    if case.maybe:  # the job makes at least what it always makes, at most what it can make
+        assert predicted <= seen.names <= case.job.calls(real_env, case.forms | case.maybe), real_env.describe()
+    elif case.program is None:
         assert seen.names == predicted, real_env.describe()
     else:
         before, after = seen.split_at_exec()

@@ -7,6 +7,7 @@ import os
 import select
 import signal
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -81,7 +82,11 @@ def _probe_child(start: int, out_fd: int) -> None:  # pragma: no cover - runs in
 def _run_probe_child(start: int, deadline: float) -> tuple[bytes, bool]:
     """Fork a probe child from ``start``; returns (status bytes, ended early)."""
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # CPython 3.12+ warns when a process with threads forks (a pytest-xdist worker has execnet's);
+        # the probe child makes only raw syscalls and writes, then _exits.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 0
         try:

@@ -212,13 +212,9 @@ def allow_list_filter(
     return compile_allow_list(numbers_of(names), action, trusted_ip=trusted_ip, arg_rules=rules)
 
 
-def explain_refusal(
-    nr: int, args: tuple[int, ...], allowed: frozenset[str], *, harden: bool = True, guard: HarnessGuard | None = None
-) -> str:
-    """Why the harness guard (given ``guard``) or the hardening set (with ``harden``) refuses
-    this call of a role allowing ``allowed``; '' if neither does."""
-    if guard is not None:
-        reason = explain_guard(nr, args, guard)
-        if reason:
-            return reason
-    return (explain(nr, args, allowed=allowed) or "") if harden else ""
+def explain_refusal(nr: int, args: tuple[int, ...], allowed: frozenset[str], *, guarded: bool = False) -> str:
+    """Why the hardening set refuses this call of a role allowing ``allowed`` ('' if it does not);
+    with ``guarded`` (a recorder saw the harness guard refuse it), why the guard did."""
+    if guarded:
+        return explain_guard(nr, args) or "refused by the harness guard"
+    return explain(nr, args, allowed=allowed) or ""

@@ -201,9 +201,16 @@ def _int(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def explain(nr: int, args: Sequence[int], guard: HarnessGuard) -> str | None:
-    """Why the guard refuses this call, or None: ``kill(4242, SIGSTOP): the target is ...``."""
+def explain(nr: int, args: Sequence[int], guard: HarnessGuard | None = None) -> str | None:
+    """Why the guard refuses this call, or None: ``kill(4242, SIGSTOP): the target is ...``.
+
+    Without ``guard``, the call is taken to be one the guard did refuse (a recorder saw
+    it do so), whatever processes it protected then.
+    """
     a = [*args, 0, 0, 0, 0, 0, 0][:6]
+    if guard is None:
+        named = {_int(a[0]), _int(a[1])}
+        guard = HarnessGuard(frozenset(named), frozenset(named | {-value for value in named}))
     rule = deciding_rule(guard_rules(guard), nr, a)
     if rule is None or rule.action != REFUSED:
         return None

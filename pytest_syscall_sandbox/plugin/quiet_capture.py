@@ -10,9 +10,10 @@ switch descriptors 1 and 2 back and forth.
 
 So, in the child only and right before the filter goes on, the global capture is
 changed: it stays on across the phases (no switching: the child never writes to the
-terminal between phases, the main process reports), and it reads each temporary
-file from where it stopped last with ``lseek`` and ``read``, without ``fstat`` or
-truncation.
+terminal between phases, the main process reports), it writes to a temporary file of
+the child's own (pytest's is inherited from the main process, and shared with it),
+and it reads that file from where it stopped last with ``lseek`` and ``read``,
+without ``fstat`` or truncation.
 Each phase's captured output is what it wrote, as before. Only pytest's own
 ``FDCapture`` objects are changed; where pytest's internals differ, nothing is.
 """
@@ -20,6 +21,7 @@ Each phase's captured output is what it wrote, as before. Only pytest's own
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 import pytest
@@ -52,14 +54,19 @@ def _read_onwards(capture: Any) -> None:
     tmpfile = capture.tmpfile
     try:
         fd = tmpfile.fileno()
-        tmpfile.flush()
-        offset = [os.lseek(fd, 0, os.SEEK_END)]  # unfiltered still: where the next phase starts
+        pending = [capture.snap()]  # pytest's own snap, unfiltered still: what this phase wrote so far
+        private = tempfile.TemporaryFile(buffering=0)
+        # The temporary file is the main process's too (inherited): the child writes its
+        # own from now on, through the same descriptor numbers, so nothing is left over for
+        # the next test's child to read, and nothing needs truncating.
+        os.dup2(private.fileno(), fd)
+        os.dup2(private.fileno(), capture.targetfd)
     except (OSError, ValueError, AttributeError):
         return
+    offset = [0]
 
     def snap() -> str:
-        # lseek and read (@GeneralIo): descriptors 1 and 2 share this file's offset, so the
-        # reads end where the next writes go, as after pytest's own truncating snap.
+        # lseek and read (@GeneralIo): the reads end where the next writes go.
         os.lseek(fd, offset[0], os.SEEK_SET)
         chunks = []
         while True:
@@ -68,6 +75,8 @@ def _read_onwards(capture: Any) -> None:
                 break
             chunks.append(data)
             offset[0] += len(data)
-        return b"".join(chunks).decode("utf-8", "replace")
+        text = b"".join(chunks).decode("utf-8", "replace")
+        return pending.pop() + text if pending else text
 
     capture.snap = snap
+    capture.private_file = private  # kept open as long as the capture

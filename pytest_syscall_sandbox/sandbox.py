@@ -125,8 +125,6 @@ def install_allow_list(
     trusted_ip: int | None = None,
     harden: bool = False,
     harden_action: Action | None = None,
-    guard: HarnessGuard | None = None,
-    guard_action: Action | None = None,
 ) -> None:
     """Install a filter on the calling thread that allows ``names`` and answers the rest with ``action``.
 
@@ -134,20 +132,11 @@ def install_allow_list(
     allowed syscalls it covers: namespace flags of ``clone``, netlink and raw
     ``socket``, terminal-injection ``ioctl`` fail with EPERM (or ``harden_action``,
     e.g. the recorder's action so that an audit records them), and ``clone3`` with
-    ENOSYS. With ``guard`` the harness guard (:mod:`.roles.guard`) goes in first,
-    refusing with ``guard_action`` (default EPERM). The plugin's entry to the core: it
-    never sees BPF.
+    ENOSYS. The plugin prepares its filters with :func:`prepare_allow_list` (which
+    also takes the harness guard); it never sees BPF.
     """
     install_prepared(
-        prepare_allow_list(
-            names,
-            action,
-            trusted_ip=trusted_ip,
-            harden=harden,
-            harden_action=harden_action,
-            guard=guard,
-            guard_action=guard_action,
-        )
+        prepare_allow_list(names, action, trusted_ip=trusted_ip, harden=harden, harden_action=harden_action)
     )
 
 

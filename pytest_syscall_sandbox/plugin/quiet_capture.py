@@ -10,11 +10,11 @@ switch descriptors 1 and 2 back and forth.
 
 So, in the child only and right before the filter goes on, the global capture is
 changed: it stays on across the phases (no switching: the child never writes to the
-terminal between phases, the main process reports), it writes to a temporary file of
-the child's own (pytest's is inherited from the main process, and shared with it),
-and it reads that file from where it stopped last with ``lseek`` and ``read``,
-without ``fstat`` or truncation.
-Each phase's captured output is what it wrote, as before. Only pytest's own
+terminal between phases, the main process reports); it writes to a memfd of the
+child's own (pytest's file is the main process's, inherited), under the same
+descriptor numbers; and it reads that file from where it stopped last with ``lseek``
+and ``read``, without ``fstat`` or truncation. Each phase's captured output is what
+it wrote, as before. Only pytest's own
 ``FDCapture`` objects are changed; where pytest's internals differ, nothing is.
 """
 
@@ -55,12 +55,13 @@ def _read_onwards(capture: Any) -> None:
     try:
         fd = tmpfile.fileno()
         pending = [capture.snap()]  # pytest's own snap, unfiltered still: what this phase wrote so far
-        private = tempfile.TemporaryFile(buffering=0)
+        private = _private_file()
         # The temporary file is the main process's too (inherited): the child writes its
         # own from now on, through the same descriptor numbers, so nothing is left over for
         # the next test's child to read, and nothing needs truncating.
-        os.dup2(private.fileno(), fd)
-        os.dup2(private.fileno(), capture.targetfd)
+        os.dup2(private, fd)
+        os.dup2(private, capture.targetfd)
+        os.close(private)
     except (OSError, ValueError, AttributeError):
         return
     offset = [0]
@@ -79,4 +80,13 @@ def _read_onwards(capture: Any) -> None:
         return pending.pop() + text if pending else text
 
     capture.snap = snap
-    capture.private_file = private  # kept open as long as the capture
+
+
+def _private_file() -> int:
+    """An anonymous file in memory (memfd), else an unlinked temporary file: its descriptor."""
+    try:
+        return os.memfd_create("sandbox-capture", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        handle, path = tempfile.mkstemp(prefix="sandbox-capture-")
+        os.unlink(path)
+        return handle

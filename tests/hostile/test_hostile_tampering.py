@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from hostile_support import PRELUDE, attack
 
-IGNORE = (
+WITHOUT_WHERE = (
     PRELUDE
     + """
 import signal
@@ -20,10 +20,9 @@ TARGET = {target!r}
 
 
 @pytest.mark.sandbox("NET")
-def test_ignores_the_where_signal():
-    for number in range(signal.SIGRTMIN, signal.SIGRTMAX + 1):
-        signal.signal(number, signal.SIG_IGN)
+def test_without_the_where_signal():
     signal.signal(signal.SIGSYS, lambda *args: None)
+    {setup}
     try:
         os.getgroups()
     except OSError:
@@ -33,29 +32,9 @@ def test_ignores_the_where_signal():
             break
 """
 )
-
-BLOCK = (
-    PRELUDE
-    + """
-import signal
-import pytest
-
-TARGET = {target!r}
-
-
-@pytest.mark.sandbox("NET")
-def test_blocks_the_where_signal():
-    signal.signal(signal.SIGSYS, lambda *args: None)
-    signal.pthread_sigmask(signal.SIG_BLOCK, set(range(signal.SIGRTMIN, signal.SIGRTMAX + 1)))
-    try:
-        os.getgroups()
-    except OSError:
-        pass
-    for attempt in range(1000):
-        if try_mkdirat(TARGET):
-            break
-"""
-)
+#: Ways to keep the where-signal from the recorder's handler.
+IGNORE = "[signal.signal(number, signal.SIG_IGN) for number in range(signal.SIGRTMIN, signal.SIGRTMAX + 1)]"
+BLOCK = "signal.pthread_sigmask(signal.SIG_BLOCK, set(range(signal.SIGRTMIN, signal.SIGRTMAX + 1)))"
 
 STACKED = (
     PRELUDE
@@ -102,22 +81,12 @@ def test_starts_an_untraced_process():
 )
 
 
-def test_ignoring_the_where_signal_refuses_the_call_and_fails_the_test(
-    pytester: pytest.Pytester, recorder: str, abort_mode: str
+@pytest.mark.parametrize("source", [IGNORE, BLOCK], ids=["ignored", "blocked"])
+def test_an_ignored_or_blocked_where_signal_refuses_the_call_and_fails_the_test(
+    pytester: pytest.Pytester, recorder: str, abort_mode: str, source: str
 ) -> None:
-    target = pytester.path / "made-with-the-signal-ignored"
-    pytester.makepyfile(IGNORE.format(target=str(target)))
-    run = attack(pytester, recorder, abort_mode)
-    assert not target.exists()
-    run.result.assert_outcomes(failed=1)
-    run.result.stdout.fnmatch_lines(['*The syscall "getgroups" (syscall number 115) is not allowed*'])
-
-
-def test_blocking_the_where_signal_refuses_the_call_and_fails_the_test(
-    pytester: pytest.Pytester, recorder: str, abort_mode: str
-) -> None:
-    target = pytester.path / "made-with-signals-blocked"
-    pytester.makepyfile(BLOCK.format(target=str(target)))
+    target = pytester.path / "made-without-the-where-signal"
+    pytester.makepyfile(WITHOUT_WHERE.format(target=str(target), setup=source))
     run = attack(pytester, recorder, abort_mode)
     assert not target.exists()
     run.result.assert_outcomes(failed=1)
@@ -128,7 +97,7 @@ def test_an_ignored_where_signal_in_audit_keeps_the_record_and_says_why(
     pytester: pytest.Pytester, recorder: str
 ) -> None:
     target = pytester.path / "made-in-audit"
-    pytester.makepyfile(IGNORE.format(target=str(target)))
+    pytester.makepyfile(WITHOUT_WHERE.format(target=str(target), setup=IGNORE))
     run = attack(pytester, recorder, "audit", "-rA")
     assert target.is_dir()  # audit: the calls run
     run.result.assert_outcomes(passed=1)

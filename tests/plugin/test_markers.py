@@ -6,7 +6,6 @@ import pytest
 
 from pytest_syscall_sandbox.lint.environment import LintEnvironment
 from pytest_syscall_sandbox.lint.findings import lint_role
-from pytest_syscall_sandbox.lint.jobs import OPEN
 from pytest_syscall_sandbox.roles.registry import RoleRegistry
 
 LEVELS = """
@@ -65,7 +64,7 @@ def test_ini_values_apply_and_command_line_wins(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*killed by SIGSYS (abort mode*"])
+    result.stdout.fnmatch_lines(["*killed by SIGKILL (abort mode*"])  # ptrace: the tracer stops it
     result = pytester.runpytest_subprocess("--sandbox-mode=audit")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["TX_INDEX: 1 missing: getgroups"])
@@ -122,10 +121,6 @@ def test_custom_roles_from_ini_and_conftest_hook(pytester: pytest.Pytester) -> N
     here = LintEnvironment.detect()
     wallet = RoleRegistry().define("WALLET", "MESSAGE_HANDLER -@FileSystem +getcwd").allowed
     gaps = ["openat", *lint_role("WALLET", wallet | {"openat"}, here).certain]
-    # pytest's own code fstat()s files between phases: shown apart, never counted, never "no missing syscalls";
-    # fstat() is the syscall the drift data's open() job makes for it here (newfstatat before glibc 2.39)
-    (fstat,) = OPEN.calls(here) & {"fstat", "newfstatat"}
-    harness = f"* calls by pytest's own code between phases, not counted: {fstat} x*"
-    result.stdout.fnmatch_lines(
-        [f"WALLET: {len(gaps)} missing: {', '.join(gaps)}; {harness}", f"INDEXER: 0 missing; {harness}"]
-    )
+    # pytest's output capture needs no syscall between phases (plugin/quiet_capture.py): nothing of
+    # pytest's own is left to show apart for these passing tests
+    result.stdout.fnmatch_lines([f"WALLET: {len(gaps)} missing: {', '.join(gaps)}", "INDEXER: no missing syscalls"])

@@ -39,6 +39,8 @@ _NR_EXECVEAT = syscall_number("execveat")
 _NR_PIDFD_SEND_SIGNAL = syscall_number("pidfd_send_signal")
 _CLONE_VM, _CLONE_VFORK, _CLONE_THREAD = 0x100, 0x4000, 0x10000
 _EPERM, _ENOSYS = 1, 38
+#: SECCOMP_RET_DATA of the harness guard's TRAP (the ptrace recorder's TRACE data is the same).
+GUARD_DATA = 0x6A7D
 _TEXT_FIELDS = ("thread", "phase", "location", "function")
 
 NO_HANDLER = (
@@ -50,50 +52,63 @@ NO_HANDLER = (
 class SigsysLedger:
     """What the parent knows about one child; fed entries and notifications, read at the end."""
 
-    def __init__(self, context: ChildContext, trusted_ip: int | None, base_filters: int) -> None:
+    def __init__(
+        self, context: ChildContext, trusted_ip: int | None, base_filters: int, read: Callable[[], list[Entry]]
+    ) -> None:
         self.context = context
         self.trusted_ip = trusted_ip
         self.audit = context.mode == "audit"
         self._base_filters = base_filters  # the parent's own filters + the watch
+        self._read = read
         self.records: list[TrapRecord] = []
         self.notes: list[str] = []
         self.incomplete: list[str] = []
         self._pending: dict[int, list[Entry]] = defaultdict(list)  # audit: tid -> entries not re-issued yet
-        self._reissued: list[tuple[Notification, int, str]] = []  # answered, not matched yet
         self._lost_sight: dict[str, list[str]] = {}  # cause -> examples
         #: Is the thread still stopped in that call (so what was read of its memory was its own)?
         self.still_waiting: Callable[[Notification], bool] = lambda call: True
 
     # -- the handler's side -----------------------------------------------------------
 
-    def take(self, entries: list[Entry]) -> None:
-        """Entries read from the record area: kept for matching (audit) or recorded."""
-        for entry in entries:
+    def catch_up(self, entries: list[Entry] | None = None) -> None:
+        """Take the entries written since the last time: kept for matching (audit) or recorded."""
+        for entry in self._read() if entries is None else entries:
             problem = _implausible(entry)
             if problem:
                 self._tampered(f"a trap record that no trap wrote was dropped ({problem})")
+            elif entry.data == GUARD_DATA:
+                self._guarded(entry)
             elif self.audit:
                 self._pending[entry.tid].append(entry)
             else:
-                self.records.append(
-                    self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, _outcome(self.context.mode))
-                )
+                self.records.append(self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, self._stopped))
+
+    @property
+    def _stopped(self) -> str:
+        """The outcome of a trap in the abort modes."""
+        return "aborted" if self.context.mode == "log-and-abort" else "killed"
+
+    def _guarded(self, entry: Entry) -> None:
+        """A call the harness guard refused: never run, in any mode; the test tampered."""
+        outcome = "refused" if self.audit else self._stopped
+        record = self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, outcome)
+        self.records.append(record)
+        self._tampered(
+            f"{record.syscall} at {record.location or 'an unknown location'} was refused by the harness guard "
+            "(an own seccomp filter, an untraced clone or a signal to the harness)"
+        )
 
     # -- the kernel's side ------------------------------------------------------------
 
     def on_call(self, call: Notification) -> int:
         """A call the watch stopped: the errno to fail it with, or 0 to let it run.
 
-        Decided from the kernel's view alone, at once (the thread waits); a re-issued
-        call is matched with its entry later, in :meth:`settle`.
+        Decided from the kernel's view and the entries written before it: a call from
+        the trusted instruction runs only as the re-issue of a trap its handler recorded.
         """
         refusal = self._refusal(call)
         if self.trusted_ip is not None and call.ip == self.trusted_ip:
-            error = _EPERM if refusal else _ENOSYS if _creates_thread(call) else 0
-            self._reissued.append((call, error, refusal))
-            if not error:
-                self._check_sight(call)
-            return error
+            return self._reissued(call, refusal)
         if refusal:
             self._tampered(f"{refusal} (process {call.tid}): refused")
             return _EPERM
@@ -101,29 +116,32 @@ class SigsysLedger:
             self._check_sight(call)
         return 0
 
-    def settle(self) -> None:
-        """Match the calls re-issued since the last time with the entries read so far."""
-        calls, self._reissued = self._reissued, []
-        for call, error, refusal in calls:
-            entries = self._pending.get(call.tid, [])
-            entry = next((e for e in entries if _reissue_nr(e.nr) == call.nr and e.args == call.args), None)
-            if entry is None and not self._under_role(call.tid):
-                continue  # before the role's filter went on (setup): nothing is trapped yet
-            if entry is not None:
-                entries.remove(entry)
-            nr = entry.nr if entry is not None else call.nr
-            pid = entry.pid if entry is not None else _tgid(call.tid)
-            record = self._record(nr, call.args, pid, call.tid, entry, "not-run" if error else "allowed")
-            self.records.append(record)
-            if entry is None:
-                self._tampered(
-                    f"{record.syscall} was called through the recorder's trampoline by the test's own code "
-                    f"(process {call.tid}), not by its SIGSYS handler (or the handler's record of it was lost)"
-                )
-            if refusal:
-                self._tampered(f"{refusal} (process {call.tid}): refused")
-            elif error:
-                self._note("calls that create threads cannot be re-issued from a SIGSYS handler: they failed with ENOSYS")
+    def _reissued(self, call: Notification, refusal: str) -> int:
+        self.catch_up()  # the handler wrote its entry before it re-issued the call
+        entries = self._pending.get(call.tid, [])
+        entry = next((e for e in entries if _reissue_nr(e.nr) == call.nr and e.args == call.args), None)
+        if entry is None and not self._under_role(call.tid):
+            return _EPERM if refusal else 0  # before the role's filter went on (setup): nothing is trapped
+        if entry is not None:
+            entries.remove(entry)
+            nr, pid = entry.nr, entry.pid
+        else:
+            nr, pid = call.nr, _tgid(call.tid)
+        error = _EPERM if refusal or entry is None else _ENOSYS if _creates_thread(call) else 0
+        outcome = "refused" if error == _EPERM else "not-run" if error else "allowed"
+        self.records.append(self._record(nr, call.args, pid, call.tid, entry, outcome))
+        if entry is None:
+            self._tampered(
+                f"{get_linux_syscall_name(nr)} was called through the recorder's trampoline by the test's own "
+                f"code (process {call.tid}), not by its SIGSYS handler: refused"
+            )
+        if refusal:
+            self._tampered(f"{refusal} (process {call.tid}): refused")
+        elif error == _ENOSYS:
+            self._note("calls that create threads cannot be re-issued from a SIGSYS handler: they failed with ENOSYS")
+        elif not error:
+            self._check_sight(call)
+        return error
 
     def _refusal(self, call: Notification) -> str:
         """Why the watch refuses ``call`` ('' if it does not): an attempt on the recorder's SIGSYS."""
@@ -163,7 +181,6 @@ class SigsysLedger:
 
     def finish(self, pid: int, exit_code: int | None, killed_by: int | None, timed_out: bool) -> None:
         """After the last read: entries never re-issued, and how the child ended."""
-        self.settle()
         dropped = [e for entries in self._pending.values() for e in entries]
         self._pending.clear()
         if dropped:
@@ -223,10 +240,6 @@ class SigsysLedger:
     def _note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
-
-
-def _outcome(mode: str) -> str:
-    return "aborted" if mode == "log-and-abort" else "killed"
 
 
 def _reissue_nr(nr: int) -> int:

@@ -66,7 +66,7 @@ import threading
 import time
 from types import FrameType
 
-from ..kernel.actions import TRAP, Action
+from ..kernel.actions import SECCOMP_RET_TRAP, TRAP, Action
 from ..kernel.calls import raw_syscall
 from ..kernel.naming import thread_get_internal_name
 from ..kernel.signals import SA_NODEFER, SIGSYS_CODE_SECCOMP, SigInfo
@@ -77,7 +77,7 @@ from ._decode import decode_call
 from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, open_pidfd, reap_within, try_reap
 from ._ring import RecordArea, encode
 from ._sigcontext import Registers, install_context_handler
-from ._sigsys_ledger import SigsysLedger
+from ._sigsys_ledger import GUARD_DATA, SigsysLedger
 from ._watch import Listener, install_watch, proc_status, watch_program
 from .base import ChildContext, ChildOutcome
 
@@ -119,13 +119,15 @@ class SigsysSession:
     def __init__(self, context: ChildContext) -> None:
         self.context = context
         self.action: Action = TRAP
+        #: The harness guard's refusals trap too, told apart by their data (si_errno): never run.
+        self.guard_action: Action = Action(SECCOMP_RET_TRAP, GUARD_DATA)
         #: Only audit mode lets trapped calls run: only its filter trusts the trampoline.
         self.trusted_ip: int | None = TRUSTED_IP if context.mode == "audit" else None
         self.needs: frozenset[str] = RECORDER_NEEDS
         self._area = RecordArea()
         self._watch = watch_program(self.trusted_ip)
         base = proc_status(os.getpid()).get("Seccomp_filters", 0) + 1  # ours, inherited, and the watch
-        self._ledger = SigsysLedger(context, self.trusted_ip, base)
+        self._ledger = SigsysLedger(context, self.trusted_ip, base, self._area.read)
         self._socket, self._child_socket = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._pid: int | None = None
         # Child side.
@@ -182,7 +184,9 @@ class SigsysSession:
             payload["stack"] = stack
         fixed = (nr, info.arch, info.errno, info.call_addr, regs.rip, regs.rax, *args, os.getpid(), tid)
         self._area.write(fixed, encode(payload))
-        if context.mode == "audit":
+        if context.mode == "audit" and info.errno == GUARD_DATA:
+            regs.rax = -errno.EPERM  # the harness guard's refusal: never re-issued
+        elif context.mode == "audit":
             regs.rax = trusted_syscall(_NR_FORK if nr == _NR_VFORK else nr, *args)
         elif context.mode == "abort":
             self._die_of_sigsys()
@@ -273,7 +277,7 @@ class SigsysSession:
                             poller.register(self._listener.fd, select.POLLIN)
                     elif self._listener is not None and fd == self._listener.fd and not self._serve():
                         poller.unregister(fd)
-                self._ledger.take(self._area.read())
+                self._ledger.catch_up()
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
@@ -304,9 +308,6 @@ class SigsysSession:
         while True:
             ready = listener.ready()
             if not ready:
-                # The handler wrote its entry before it re-issued the call: matched now, once the thread runs on.
-                self._ledger.take(self._area.read())
-                self._ledger.settle()
                 return ready is not None
             call = listener.receive()
             if call is not None:
@@ -326,7 +327,7 @@ class SigsysSession:
             self._listener = None
         if self._socket.fileno() >= 0:
             self._socket.close()
-        self._ledger.take(self._area.read(final=True))
+        self._ledger.catch_up(self._area.read(final=True))
         for problem in self._area.problems:
             self._ledger.incomplete.append(problem)
         self._area.close()

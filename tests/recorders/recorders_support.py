@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_syscall_sandbox.engine.compiler import compile_allow_list
 from pytest_syscall_sandbox.engine.install import install_filter
+from pytest_syscall_sandbox.kernel.actions import Action
 from pytest_syscall_sandbox.kernel.syscalls import NAMES, numbers_of
 from pytest_syscall_sandbox.recorders.base import ChildContext, ChildOutcome, Recorder
 from pytest_syscall_sandbox.recorders.ptrace import PtraceRecorder
@@ -83,11 +84,17 @@ def run_child(
     setup: Callable[[], None] | None = set_groups,
     timeout: float = 30.0,
     trusted_ip: bool = True,
+    action: Action | None = None,
 ) -> Run:
-    """Fork; in the child: ``in_child``, setup, phase "call", the filter, ``body``; wait."""
+    """Fork; in the child: ``in_child``, setup, phase "call", the filter, ``body``; wait.
+
+    ``action``: what the filter returns for calls ``allowed`` lacks (default: the recorder's).
+    """
     context = ChildContext(role=ROLE.name, mode=mode, nodeid=NODEID)
     session = RECORDERS[recorder]().start(context)
-    program = compile_allow_list(allowed, session.action, trusted_ip=session.trusted_ip if trusted_ip else None).program
+    program = compile_allow_list(
+        allowed, action or session.action, trusted_ip=session.trusted_ip if trusted_ip else None
+    ).program
     results_r, results_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child

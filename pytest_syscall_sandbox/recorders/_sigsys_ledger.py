@@ -43,9 +43,10 @@ _EPERM, _ENOSYS = 1, 38
 GUARD_DATA = 0x6A7D
 _TEXT_FIELDS = ("thread", "phase", "location", "function")
 
-NO_HANDLER = (
-    "the sigsys recorder cannot record its trapped calls: each kills it with SIGSYS, unrecorded "
-    "(the ptrace recorder follows these)"
+UNSEEN = (
+    "under the role's filter, processes ran without the recorder's SIGSYS handler (exec'd programs, children "
+    "started by vfork or posix_spawn such as CPython's subprocess, processes that reset SIGSYS): a call the role "
+    "traps kills them with SIGSYS, unrecorded (the ptrace recorder follows them)"
 )
 
 
@@ -64,7 +65,7 @@ class SigsysLedger:
         self.notes: list[str] = []
         self.incomplete: list[str] = []
         self._pending: dict[int, list[Entry]] = defaultdict(list)  # audit: tid -> entries not re-issued yet
-        self._lost_sight: dict[str, list[str]] = {}  # cause -> examples
+        self._unseen: list[str] = []  # processes without the handler under the role's filter
         #: Is the thread still stopped in that call (so what was read of its memory was its own)?
         self.still_waiting: Callable[[Notification], bool] = lambda call: True
 
@@ -150,9 +151,7 @@ class SigsysLedger:
             if handler != bytes(8) or not self.still_waiting(call):
                 return "the test tried to replace the recorder's SIGSYS handler"
             if self._under_role(call.tid):
-                self._lost_sight.setdefault(
-                    f"a process reset SIGSYS to its default under the role's filter: {NO_HANDLER}", []
-                ).append(f"process {call.tid}")
+                self._unseen.append(f"process {call.tid} reset SIGSYS")
         index = QUEUED_SIGNALS.get(call.nr)
         if index is not None and call.args[index] & 0xFFFFFFFF == signal.SIGSYS:
             if call.nr != _NR_PIDFD_SEND_SIGNAL or call.args[2]:  # pidfd_send_signal without siginfo is a kill
@@ -163,15 +162,9 @@ class SigsysLedger:
         """Exec and spawns under the role's filter: processes that run without the handler."""
         if call.nr in EXECS:
             path = read_text(call.tid, call.args[1] if call.nr == _NR_EXECVEAT else call.args[0])
-            self._lost_sight.setdefault(
-                f"an exec'd program keeps the role's filter but not the SIGSYS handler: {NO_HANDLER}", []
-            ).append(f"{path or '?'} (process {call.tid})")
+            self._unseen.append(f"process {call.tid} exec'd {path or 'a program'}")
         elif call.nr in SPAWNS and _spawn_flags(call) & _CLONE_VFORK:
-            self._lost_sight.setdefault(
-                "a process started by vfork or posix_spawn (CPython's subprocess) runs with every signal blocked "
-                f"and its handlers reset until it execs: {NO_HANDLER}",
-                [],
-            ).append(f"process {call.tid}")
+            self._unseen.append(f"process {call.tid} started a child by vfork or posix_spawn")
 
     def _under_role(self, tid: int) -> bool:
         """Has ``tid`` more filters than the parent's own and the watch (the role's is on)?"""
@@ -201,11 +194,13 @@ class SigsysLedger:
             self.incomplete.append("the child was killed at its timeout: a call its handler was recording then is lost")
         elif killed_by is not None and not (own and killed_by == expected):
             self.incomplete.append(_death_cause(killed_by))
-        for cause, examples in self._lost_sight.items():
-            shown = ", ".join(examples[:3]) + (f" and {len(examples) - 3} more" if len(examples) > 3 else "")
-            self._note(f"{cause}: {shown}")
+        if self._unseen:
+            examples = list(dict.fromkeys(self._unseen))
+            more = f" and {len(examples) - 4} more" if len(examples) > 4 else ""
+            text = f"{UNSEEN}: {', '.join(examples[:4])}{more}"
+            self._note(text)
             if self.audit:
-                self.incomplete.append(f"{cause}: {shown}")
+                self.incomplete.append(text)
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -260,16 +260,13 @@ class SigsysSession:
         if pidfd >= 0:
             poller.register(pidfd, select.POLLIN)
         poller.register(self._socket.fileno(), select.POLLIN)
+        tick = READ_INTERVAL if pidfd >= 0 else 0.005  # no pidfd (Linux < 5.3): poll for the end
         try:
-            while True:
-                status = try_reap(pid)
-                if status is not None:
-                    return status
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+            while (status := try_reap(pid)) is None:
+                timeout = tick if deadline is None else min(deadline - time.monotonic(), tick)
+                if timeout <= 0:
                     return None
-                timeout = READ_INTERVAL if pidfd >= 0 else 0.005
-                for fd, _events in poller.poll(1000 * (timeout if remaining is None else min(remaining, timeout))):
+                for fd, _events in poller.poll(1000 * timeout):
                     if fd == self._socket.fileno():
                         poller.unregister(fd)
                         if self._take_listener():
@@ -278,6 +275,7 @@ class SigsysSession:
                     elif self._listener is not None and fd == self._listener.fd and not self._serve():
                         poller.unregister(fd)
                 self._ledger.catch_up()
+            return status
         finally:
             if pidfd >= 0:
                 os.close(pidfd)

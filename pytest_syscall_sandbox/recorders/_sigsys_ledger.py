@@ -31,7 +31,7 @@ from ..kernel.syscalls import AUDIT_ARCH_X86_64, get_linux_syscall_name, syscall
 from ._ring import Entry
 from ._watch import EXECS, NR_RT_SIGACTION, QUEUED_SIGNALS, SPAWNS, Notification, proc_status, read_memory, read_text
 from .base import ChildContext
-from .record import TrapRecord
+from .record import HARNESS, TrapRecord
 
 _NR_VFORK, _NR_FORK = syscall_number("vfork"), syscall_number("fork")
 _NR_CLONE, _NR_CLONE3 = syscall_number("clone"), syscall_number("clone3")
@@ -82,16 +82,19 @@ class SigsysLedger:
             elif self.audit:
                 self._pending[entry.tid].append(entry)
             else:
-                self.records.append(self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, self._stopped))
+                self.records.append(
+                    self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, self._stopped(entry))
+                )
 
-    @property
-    def _stopped(self) -> str:
-        """The outcome of a trap in the abort modes."""
+    def _stopped(self, entry: Entry) -> str:
+        """The outcome of a trap in the abort modes: pytest's own calls are refused, the rest stop the child."""
+        if entry.payload.get("phase") == HARNESS:
+            return "refused"
         return "aborted" if self.context.mode == "log-and-abort" else "killed"
 
     def _guarded(self, entry: Entry) -> None:
         """A call the harness guard refused: never run, in any mode; the test tampered."""
-        outcome = "refused" if self.audit else self._stopped
+        outcome = "refused" if self.audit else self._stopped(entry)
         record = self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, outcome)
         self.records.append(record)
         self._tampered(
@@ -182,10 +185,11 @@ class SigsysLedger:
                 f"{len(dropped)} trap records ({names}) were dropped: no call was re-issued for them "
                 "(forged, made by a process that died first, or the filter did not trust the trampoline)"
             )
-        own = [r for r in self.records if r.pid == pid]
+        own = [r for r in self.records if r.pid == pid and r.outcome != "refused"]
         expected = {"log-and-abort": signal.SIGABRT, "abort": signal.SIGSYS}.get(self.context.mode)
         if own and expected is not None and killed_by != expected:
-            self.records = [r for r in self.records if r.pid != pid]
+            dropped_ids = {id(r) for r in own}
+            self.records = [r for r in self.records if id(r) not in dropped_ids]
             names = ", ".join(sorted({r.syscall for r in own}))
             self._tampered(
                 f"records of {names} from the child itself were dropped: it did not die as a trap makes it die"

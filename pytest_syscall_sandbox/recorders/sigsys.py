@@ -30,8 +30,10 @@ does, and the kernel enforces it:
     new stack, so the parent fails them with ENOSYS (outcome ``not-run``; libc then
     falls back, and every policy allows both anyway).
 
-The context's phase is a label on the record, never a reason: pytest's own calls
-between phases are trapped and handled like any other, and recorded as ``harness``.
+The context's phase is a label on the record, never a reason to run a call: pytest's
+own calls between phases are trapped like any other and recorded as ``harness``; in
+the abort modes they are refused (ENOSYS) without stopping the child, pytest copes,
+and the plugin fails the test for the record as for any other (as under ptrace).
 
 The child (``in_child``) gets its own process group, the SIGSYS handler, and the
 watch filter, whose listener it sends to the parent and closes. Per trap the
@@ -80,6 +82,7 @@ from ._sigcontext import Registers, install_context_handler
 from ._sigsys_ledger import GUARD_DATA, SigsysLedger
 from ._watch import Listener, install_watch, proc_status, watch_program
 from .base import ChildContext, ChildOutcome
+from .record import HARNESS
 
 _NR_VFORK = syscall_number("vfork")
 _NR_FORK = syscall_number("fork")
@@ -184,10 +187,11 @@ class SigsysSession:
             payload["stack"] = stack
         fixed = (nr, info.arch, info.errno, info.call_addr, regs.rip, regs.rax, *args, os.getpid(), tid)
         self._area.write(fixed, encode(payload))
-        if context.mode == "audit" and info.errno == GUARD_DATA:
-            regs.rax = -errno.EPERM  # the harness guard's refusal: never re-issued
-        elif context.mode == "audit":
-            regs.rax = trusted_syscall(_NR_FORK if nr == _NR_VFORK else nr, *args)
+        guarded = info.errno == GUARD_DATA  # the harness guard's refusal: never run, in any mode
+        if context.mode == "audit":
+            regs.rax = -errno.EPERM if guarded else trusted_syscall(_NR_FORK if nr == _NR_VFORK else nr, *args)
+        elif payload["phase"] == HARNESS:
+            regs.rax = -(errno.EPERM if guarded else errno.ENOSYS)  # pytest's own call: refused, pytest goes on
         elif context.mode == "abort":
             self._die_of_sigsys()
         else:

@@ -87,7 +87,9 @@ class SigsysLedger:
                 )
 
     def _stopped(self, entry: Entry) -> str:
-        """The outcome of a trap in the abort modes: pytest's own calls are refused, the rest stop the child."""
+        """The outcome of an unconfirmed trap: pytest's own calls are refused, the rest stop the child."""
+        if self.context.mode == "audit":  # no watch to confirm it: as the handler says
+            return "allowed"
         if entry.payload.get("phase") == HARNESS:
             return "refused"
         return "aborted" if self.context.mode == "log-and-abort" else "killed"
@@ -100,6 +102,18 @@ class SigsysLedger:
         self._tampered(
             f"{record.syscall} at {record.location or 'an unknown location'} was refused by the harness guard "
             "(an own seccomp filter, an untraced clone or a signal to the harness)"
+        )
+
+    def unwatched(self, why: str) -> None:
+        """No watch for this child (an old kernel): the handler's entries are all there is."""
+        if self.audit:
+            self.audit = False  # nothing can confirm a re-issued call: take the entries as they are
+            for entries in self._pending.values():
+                self.catch_up(entries)
+            self._pending.clear()
+        self._note(
+            f"the sigsys recorder's watch is missing ({why}): exec, spawns and calls through its trampoline "
+            "went unseen, and its records rest on the handler alone"
         )
 
     # -- the kernel's side ------------------------------------------------------------

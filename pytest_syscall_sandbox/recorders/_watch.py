@@ -107,6 +107,15 @@ def watch_program(trusted_ip: int | None) -> bytes:
     )
 
 
+def _release() -> tuple[int, int]:
+    """The running kernel's (major, minor)."""
+    try:
+        major, minor = os.uname().release.split(".")[:2]
+        return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+    except ValueError:
+        return (0, 0)
+
+
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
@@ -116,8 +125,11 @@ def install_watch(program: bytes) -> int:
 
     Root (CAP_SYS_ADMIN) needs no ``no_new_privs``, so the setup phase keeps set-user-ID
     programs working there; others get it now rather than with the role's filter.
-    Kernels before 5.19 lack WAIT_KILLABLE_RECV: then without it.
+    Kernels before 5.19 lack WAIT_KILLABLE_RECV: then without it. Before 5.9 (no
+    ``Seccomp_filters`` in /proc, and before 5.5 no way to let a stopped call run): none.
     """
+    if _release() < (5, 9):
+        return -errno.ENOSYS
     buffer = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
     flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV

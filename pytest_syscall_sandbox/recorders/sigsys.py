@@ -295,12 +295,8 @@ class SigsysSession:
             self._listener = Listener(fds[0])
             self._ledger.still_waiting = self._listener.still_waiting
             return True
-        if message.startswith(b"error"):
-            code = int(message.split()[1])
-            self._ledger.incomplete.append(
-                f"the sigsys recorder's watch could not be installed ({os.strerror(code)}): exec, spawns and "
-                "calls through its trampoline went unchecked"
-            )
+        code = int(message.split()[1]) if message.startswith(b"error") else 0
+        self._ledger.unwatched(os.strerror(code) if code else "the child ended before it sent its listener")
         return False
 
     def _serve(self) -> bool:

@@ -207,3 +207,17 @@ def test_a_crash_makes_the_audit_incomplete(sigsys_recorder: str) -> None:
     assert run.outcome.signal == signal.SIGSEGV
     assert run.records("getgroups")
     assert any("killed by SIGSEGV" in text for text in run.outcome.incomplete)
+
+
+def test_without_the_watch_the_records_rest_on_the_handler_and_a_note_says_so(
+    sigsys_recorder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel before 5.9 (made to look so): no user notifications, the handler's entries are kept."""
+    from pytest_syscall_sandbox.recorders import _watch
+
+    monkeypatch.setattr(_watch, "_release", lambda: (5, 4))
+    run = run_child(sigsys_recorder, "audit", lambda child: os.getgroups())
+    assert run.outcome.exit_code == 0
+    assert {(r.syscall, r.outcome) for r in run.records()} == {("getgroups", "allowed")}
+    assert any("watch is missing" in note for note in run.outcome.notes)
+    assert run.outcome.incomplete == []

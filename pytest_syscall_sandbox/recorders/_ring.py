@@ -7,7 +7,7 @@ record per trap into it. Nothing a program does with descriptors (``closerange``
 program drops the mapping, and has no handler either.
 
 Layout: a header page (``next``: slots handed out so far, ``dropped``), then
-:data:`SLOTS` slots of one page each, used round-robin. A writer takes an index
+:data:`SLOTS` slots of one page each, used round-robin (untouched pages cost nothing). A writer takes an index
 with an atomic fetch-and-add (:func:`..kernel.trampoline.fetch_add`, ``lock xadd``:
 atomic between processes), writes its slot, and commits it last by storing
 ``index + 1`` in the slot's first word. The parent reads committed slots in index
@@ -32,7 +32,10 @@ from typing import Any
 from ..kernel.trampoline import fetch_add
 
 SLOT = mmap.PAGESIZE
-SLOTS = 1024
+SLOTS = 4096
+#: How many times a writer that finds its slot still unread looks again (about half a
+#: second here) before it counts the record as dropped; the parent reads every 50 ms.
+FULL_SPIN = 5_000_000
 #: seq, payload length, nr, arch, filter data, call address, RIP, RAX, six arguments, pid, tid.
 _FIXED = struct.Struct("=QIiIiQQQ6QII")
 _PAYLOAD_AT = 112
@@ -96,9 +99,13 @@ class RecordArea:
         index = fetch_add(ctypes.addressof(self._next), 1)
         at = SLOT * (index % self.slots + 1)
         seq = ctypes.c_uint64.from_buffer(self._map, at)
-        if seq.value:  # still unread: the parent is far behind (or the area was written over)
-            fetch_add(ctypes.addressof(self._dropped), 1)
-            return False
+        if seq.value:  # still unread: wait for the parent's next read (a spin: no syscall, not even the clock)
+            for _ in range(FULL_SPIN):
+                if not seq.value:
+                    break
+            else:  # the parent is gone or stuck (or the area was written over)
+                fetch_add(ctypes.addressof(self._dropped), 1)
+                return False
         _FIXED.pack_into(self._map, at, 0, len(payload), *fixed)
         self._map[at + _PAYLOAD_AT : at + _PAYLOAD_AT + len(payload)] = payload
         seq.value = index + 1  # commit: one aligned 8-byte store, after everything else

@@ -91,7 +91,7 @@ _ALWAYS_TRAPPED = 0x40000000 | syscall_number("getpid")
 #: After the child is reaped, how long other processes of its tree may take to be gone.
 DRAIN_GRACE = 1.0
 #: How often the parent reads the record area when no call wakes it.
-READ_INTERVAL = 0.25
+READ_INTERVAL = 0.05
 
 
 class SigsysRecorder:

@@ -12,6 +12,7 @@ from pytest_syscall_sandbox.engine.bpf import unpack, validate
 from pytest_syscall_sandbox.engine.emulator import SeccompData, emulate
 from pytest_syscall_sandbox.kernel.actions import ALLOW, USER_NOTIF, Action
 from pytest_syscall_sandbox.kernel.syscalls import AUDIT_ARCH_X86_64, syscall_number
+from pytest_syscall_sandbox.recorders import _ring
 from pytest_syscall_sandbox.recorders._ring import MAX_PAYLOAD, SLOT, RecordArea, encode
 from pytest_syscall_sandbox.recorders._watch import watch_program
 
@@ -87,7 +88,8 @@ def test_the_record_area_hands_back_what_was_written_once_in_order() -> None:
     assert area.read(final=True) == [] and area.problems == []
 
 
-def test_a_full_area_drops_and_says_so() -> None:
+def test_a_full_area_drops_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_ring, "FULL_SPIN", 1000)  # no parent reads it meanwhile
     area = RecordArea(slots=2)
     assert area.write(_fields(1), b"{}") and area.write(_fields(2), b"{}")
     assert not area.write(_fields(3), b"{}")

@@ -224,7 +224,8 @@ def test_trapped_process_and_thread_creation(recorder: str) -> None:
 
 
 def test_sigsys_cannot_audit_a_subprocess_and_says_so(sigsys_recorder: str) -> None:
-    """CPython vforks with every signal blocked: the kernel kills a trap then, before any handler."""
+    """CPython's subprocess spawns with every signal blocked and the handlers reset: a trap there
+    kills, before any handler (3.11: the child itself, at its vfork; 3.13+: the posix_spawn child,
+    which the parent saw start)."""
     run = run_child(sigsys_recorder, "audit", run_subprocess)
-    assert run.outcome.signal == signal.SIGSYS
-    assert any("subprocess while it spawns" in text for text in run.outcome.incomplete)
+    assert any("CPython's subprocess" in text for text in run.outcome.incomplete), run.outcome

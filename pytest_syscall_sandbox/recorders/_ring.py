@@ -90,6 +90,7 @@ class RecordArea:
         self._cursor = 0
         self._missing: set[int] = set()  # handed out, not (yet) committed
         self._lost = 0
+        self._garbled = False
         self.problems: list[str] = []
 
     # -- child ------------------------------------------------------------------------
@@ -119,10 +120,11 @@ class RecordArea:
         if handed_out < self._cursor:
             self._problem("the record area's counter went backwards: the test wrote into the recorder's memory")
             handed_out = self._cursor
+            self._garbled = True
         if handed_out - self._cursor > _MAX_JUMP:
             self._problem("the record area's counter jumped: the test wrote into the recorder's memory")
-            self._lost += handed_out - self._cursor - self.slots
             self._cursor = handed_out - self.slots
+            self._garbled = True
         entries: list[Entry] = []
         for index in [*sorted(self._missing), *range(self._cursor, handed_out)]:
             entry = self._take(index)
@@ -135,8 +137,8 @@ class RecordArea:
         self._cursor = handed_out
         if final:
             lost = len(self._missing) + self._lost
-            if lost:
-                cause = f"{dropped} found the record area full; the rest: " if dropped else ""
+            if lost and not self._garbled:  # (after tampering, counts mean nothing: that was said)
+                cause = f"{dropped} found the record area full; the rest: " if 0 < dropped <= lost else ""
                 self._problem(f"{lost} trap records were never completed ({cause}a process died writing one)")
             self._missing.clear()
             self._lost = 0

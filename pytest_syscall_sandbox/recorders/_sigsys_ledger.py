@@ -150,8 +150,8 @@ class SigsysLedger:
         self.records.append(self._record(nr, call.args, pid, call.tid, entry, outcome))
         if entry is None:
             self._tampered(
-                f"{get_linux_syscall_name(nr)} was called through the recorder's trampoline by the test's own "
-                f"code (process {call.tid}), not by its SIGSYS handler: refused"
+                f"{get_linux_syscall_name(nr)} (process {call.tid}) came through the recorder's trampoline with no "
+                "trap record from its handler (the test's own call, or the record was written over): refused"
             )
         if refusal:
             self._tampered(f"{refusal} (process {call.tid}): refused")

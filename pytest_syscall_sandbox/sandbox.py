@@ -24,6 +24,8 @@ from .kernel.naming import thread_get_internal_name, violation_message
 from .kernel.signals import SigInfo, install_handler
 from .kernel.support import unsupported_reason
 from .kernel.syscalls import numbers_of, syscall_number
+from .roles.guard import HarnessGuard, guard_rules
+from .roles.guard import explain as explain_guard
 from .roles.hardening import explain, rules_for
 from .roles.policies import SyscallSandboxPolicy
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from .roles.registry import RoleRegistry
 
 __all__ = [
+    "HarnessGuard",
     "allow_list_filter",
     "explain_refusal",
     "install_allow_list",
@@ -122,6 +125,8 @@ def install_allow_list(
     trusted_ip: int | None = None,
     harden: bool = False,
     harden_action: Action | None = None,
+    guard: HarnessGuard | None = None,
+    guard_action: Action | None = None,
 ) -> None:
     """Install a filter on the calling thread that allows ``names`` and answers the rest with ``action``.
 
@@ -129,10 +134,20 @@ def install_allow_list(
     allowed syscalls it covers: namespace flags of ``clone``, netlink and raw
     ``socket``, terminal-injection ``ioctl`` fail with EPERM (or ``harden_action``,
     e.g. the recorder's action so that an audit records them), and ``clone3`` with
-    ENOSYS. The plugin's entry to the core: it never sees BPF.
+    ENOSYS. With ``guard`` the harness guard (:mod:`.roles.guard`) goes in first,
+    refusing with ``guard_action`` (default EPERM). The plugin's entry to the core: it
+    never sees BPF.
     """
     install_prepared(
-        prepare_allow_list(names, action, trusted_ip=trusted_ip, harden=harden, harden_action=harden_action)
+        prepare_allow_list(
+            names,
+            action,
+            trusted_ip=trusted_ip,
+            harden=harden,
+            harden_action=harden_action,
+            guard=guard,
+            guard_action=guard_action,
+        )
     )
 
 
@@ -144,13 +159,24 @@ def prepare_allow_list(
     trusted_ip: int | None = None,
     harden: bool = False,
     harden_action: Action | None = None,
+    guard: HarnessGuard | None = None,
+    guard_action: Action | None = None,
 ) -> CompiledFilter:
     """Compile (once per distinct set of arguments) what :func:`install_allow_list` installs.
 
     The plugin prepares in the main process, before it forks, so that a forked child
-    only has to install: compiling a role costs about 0.4 ms, every test.
+    only has to install: compiling a role costs about 0.4 ms, every test. The guard
+    (pids included) is part of the cache key.
     """
-    compiled = allow_list_filter(names, action, trusted_ip=trusted_ip, harden=harden, harden_action=harden_action)
+    compiled = allow_list_filter(
+        names,
+        action,
+        trusted_ip=trusted_ip,
+        harden=harden,
+        harden_action=harden_action,
+        guard=guard,
+        guard_action=guard_action,
+    )
     compiled.packed()  # packed here too, once: a forked child then only makes the one call
     return compiled
 
@@ -167,17 +193,28 @@ def allow_list_filter(
     trusted_ip: int | None = None,
     harden: bool = False,
     harden_action: Action | None = None,
+    guard: HarnessGuard | None = None,
+    guard_action: Action | None = None,
 ) -> CompiledFilter:
     """The filter :func:`install_allow_list` installs (pure: nothing is installed).
 
     ``names`` run, everything else gets ``action``; with ``harden`` the hardening
     rules (:mod:`.roles.hardening`) of the allowed syscalls are compiled in, refusing with ``harden_action``
-    when given (see :func:`rules_for`), else with ERRNO(EPERM).
+    when given (see :func:`rules_for`), else with ERRNO(EPERM). With ``guard`` the
+    harness guard's rules (:func:`.roles.guard.guard_rules`) come first, whatever
+    ``names`` allows, refusing with ``guard_action`` (else ERRNO(EPERM)); it must
+    differ from ``action``, or a recorder could not tell its refusals apart.
     """
-    rules = rules_for(names, refusal=harden_action) if harden else ()
+    if guard is not None and guard_action == action:
+        raise ValueError(f"guard_action {guard_action} must differ from the filter's action")
+    rules = guard_rules(guard, guard_action) if guard is not None else ()
+    rules += rules_for(names, refusal=harden_action) if harden else ()
     return compile_allow_list(numbers_of(names), action, trusted_ip=trusted_ip, arg_rules=rules)
 
 
-def explain_refusal(nr: int, args: tuple[int, ...], allowed: frozenset[str]) -> str:
-    """Why the hardening set refuses this call of a role allowing ``allowed`` ('' if it does not)."""
+def explain_refusal(nr: int, args: tuple[int, ...], allowed: frozenset[str], *, guarded: bool = False) -> str:
+    """Why the hardening set refuses this call of a role allowing ``allowed`` ('' if it does not);
+    with ``guarded`` (a recorder saw the harness guard refuse it), why the guard did."""
+    if guarded:
+        return explain_guard(nr, args) or "refused by the harness guard"
     return explain(nr, args, allowed=allowed) or ""

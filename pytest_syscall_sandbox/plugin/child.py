@@ -20,6 +20,7 @@ from ..sandbox import install_prepared
 from . import forwarding
 from .child_results import sending_warnings
 from .outcomes import CHILD_INTERNAL_ERROR
+from .quiet_capture import quiet_fd_capture
 from .settings import TestSandbox
 
 if TYPE_CHECKING:
@@ -62,9 +63,10 @@ class ChildState:
         self.installed = False
         self.results = -1  # the descriptor of the results file, once the test runs
 
-    def filtered(self, phase: str) -> Generator[None, None, None]:
+    def filtered(self, phase: str, config: pytest.Config) -> Generator[None, None, None]:
         """Run the wrapped phase under the filter (installed now if it is not yet)."""
         if not self.installed:
+            quiet_fd_capture(config)  # pytest's capture then needs no syscall between phases
             install_prepared(self.compiled)
             self.installed = True
         self.context.phase = phase

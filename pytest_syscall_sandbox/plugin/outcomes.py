@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 
 from ..recorders.base import ChildOutcome
-from ..recorders.record import HARNESS, USED, TrapRecord
+from ..recorders.record import GUARD_REFUSED, HARNESS, USED, TrapRecord
 from ..sandbox import explain_refusal, violation_message
 from . import forwarding
 from .ledger import PROFILE
 from .settings import TestSandbox
 
 PHASES = ("setup", "call", "teardown")
+ABORT_MODES = ("log-and-abort", "abort")
 #: Exit code of a child whose harness failed (not the test): EX_SOFTWARE.
 CHILD_INTERNAL_ERROR = 70
 
@@ -53,8 +54,10 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
     config = item.config
     outcome = finished.outcome
     ordered, reports = forwarding.receive(config, finished.raw_reports)
+    guarded = [r for r in outcome.records if r.reason == GUARD_REFUSED]
     finish_records(outcome.records, sandbox, str(config.rootpath))
-    records = [r for r in outcome.records if r.phase != HARNESS and r.outcome != USED]
+    # Harness-labelled records count: the label is the child's word, never a reason to pass.
+    records = [r for r in outcome.records if r.outcome != USED]
     expected = list(PHASES)
     if ("setup" in reports and not reports["setup"].passed) or config.getoption("setuponly", False):
         expected.remove("call")
@@ -71,8 +74,9 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
                 forwarding.remove(ordered, reports["teardown"])
             reports["teardown"] = passed_report(item, "teardown")
             ordered.append(reports["teardown"])
-    elif records and sandbox.mode == "audit" and sandbox.strict and "call" in reports and reports["call"].passed:
-        report = failed_report(item, "call", violations_text(sandbox, records, strict=True), finished.duration)
+    elif "call" in reports and reports["call"].passed and _fails(sandbox, records, guarded, outcome):
+        text = violations_text(sandbox, records, strict=_strict(sandbox), incomplete=outcome.incomplete)
+        report = failed_report(item, "call", text, finished.duration)
         forwarding.replace(ordered, reports["call"], report)
         reports["call"] = report
     last = reports["teardown"]
@@ -96,11 +100,27 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
     return ordered
 
 
+def _strict(sandbox: TestSandbox) -> bool:
+    return sandbox.mode == "audit" and sandbox.strict
+
+
+def _fails(sandbox: TestSandbox, records: list[TrapRecord], guarded: list[TrapRecord], outcome: ChildOutcome) -> bool:
+    """Whether a test whose call passed fails all the same.
+
+    In the abort modes a violation always fails it (a process the test forked may have
+    made it, or pytest's own code between phases); in audit ``--sandbox-strict`` does;
+    the harness guard's refusals and an incomplete record fail it in every mode.
+    """
+    return bool(outcome.incomplete or guarded or (records and (_strict(sandbox) or sandbox.mode in ABORT_MODES)))
+
+
 def finish_records(records: list[TrapRecord], sandbox: TestSandbox, root: str) -> None:
-    """Point each record at the project's code, explain hardening refusals, mark profile uses."""
+    """Point each record at the project's code, explain guard and hardening refusals, mark profile uses."""
     for record in records:
         _point_at_project_code(record, root)
-        if sandbox.role.harden:
+        if record.reason == GUARD_REFUSED:
+            record.reason = explain_refusal(record.nr, record.args, sandbox.role.allowed, guarded=True)
+        elif sandbox.role.harden:
             record.reason = explain_refusal(record.nr, record.args, sandbox.role.allowed)
         if sandbox.mode == PROFILE:
             record.mode = PROFILE
@@ -135,16 +155,21 @@ def record_line(record: TrapRecord) -> str:
     where = f", at {record.location} in {record.function}" if record.location else ""
     args = f" {record.decoded_args}" if record.decoded_args and not record.reason else ""
     reason = f" -- {record.reason}" if record.reason else ""
+    if record.phase == HARNESS:
+        reason += " (phase harness: between the test's phases, by the child's own label)"
     return f"{violation_message(record.nr, record.thread or '*unnamed*')} [role {record.role}{where}]{args}{reason}"
 
 
-def violations_text(sandbox: TestSandbox, records: list[TrapRecord], strict: bool = False) -> str:
-    """One line per violation (the first 50), and the strict-mode verdict."""
+def violations_text(
+    sandbox: TestSandbox, records: list[TrapRecord], strict: bool = False, incomplete: list[str] | None = None
+) -> str:
+    """One line per violation (the first 50), the strict-mode verdict, and why the record is incomplete."""
     lines = [record_line(r) for r in records[:50]]
     if len(records) > 50:
         lines.append(f"... and {len(records) - 50} more")
-    if strict:
+    if strict and records:
         lines.append(f"sandbox: --sandbox-strict: {len(records)} syscall(s) not allowed for role {sandbox.role.name}")
+    lines.extend(f"sandbox: the record is not complete: {sentence}" for sentence in incomplete or ())
     return "\n".join(lines)
 
 
@@ -171,6 +196,7 @@ def death_text(sandbox: TestSandbox, outcome: ChildOutcome, records: list[TrapRe
         lines.append(f"sandbox: the test's child exited with code {outcome.exit_code} before reporting (os._exit?)")
     else:
         lines.append("sandbox: the test's child vanished before reporting")
+    lines.extend(f"sandbox: the record is not complete: {sentence}" for sentence in outcome.incomplete)
     lines.extend(outcome.notes)
     return "\n".join(lines)
 

@@ -19,7 +19,7 @@ import pytest
 
 from ..kernel.support import unsupported_reason
 from ..recorders.base import ChildContext, Recorder, RecorderSession
-from ..sandbox import prepare_allow_list
+from ..sandbox import HarnessGuard, prepare_allow_list
 from .child import ChildState, child_main, go_message
 from .child_results import read_results, replay_warnings
 from .ledger import PROFILE, Ledger
@@ -176,13 +176,20 @@ class Scheduler:
         return Forked(item, sandbox, session, compiled, report_file, gate)
 
     def _prepare(self, sandbox: TestSandbox, session: RecorderSession) -> CompiledFilter:
-        """The filter the test's child installs (compiled once per distinct allow-list)."""
+        """The filter the test's child installs (compiled once per distinct allow-list and guard).
+
+        The harness guard (:mod:`..roles.guard`) protects this process (the child's
+        parent, its tracer under ptrace) and its parent (the xdist controller) from the
+        test, and keeps the test from blinding or escaping the recorder.
+        """
         return prepare_allow_list(
             self.ledger.filter_allows(sandbox.role, sandbox.mode) | session.needs,
             session.action,
             trusted_ip=session.trusted_ip,
             harden=sandbox.role.harden,
             harden_action=session.action,
+            guard=HarnessGuard.around(),
+            guard_action=getattr(session, "guard_action", None),
         )
 
     def fork_ahead(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

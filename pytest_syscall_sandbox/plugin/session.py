@@ -156,7 +156,7 @@ class SandboxSession:
         child = self.scheduler.child
         if child is None or child.sandbox.scope != "test":
             return (yield)
-        return (yield from child.filtered("setup"))
+        return (yield from child.filtered("setup", item.config))
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -164,7 +164,7 @@ class SandboxSession:
         child = self.scheduler.child
         if child is None:
             return (yield)
-        return (yield from child.filtered("call"))
+        return (yield from child.filtered("call", item.config))
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -172,7 +172,7 @@ class SandboxSession:
         child = self.scheduler.child
         if child is None or not child.installed:
             return (yield)
-        return (yield from child.filtered("teardown"))
+        return (yield from child.filtered("teardown", item.config))
 
     # -- after each test and at the end ----------------------------------------------
 

@@ -15,6 +15,18 @@ from typing import Any
 HARNESS = "harness"
 #: Outcome of a profile-mode record of a syscall the role allows: a use, not a gap.
 USED = "used"
+#: Outcome of an audit-mode record of a call the harness guard refused (it never ran).
+REFUSED = "refused"
+#: A record's ``reason`` when the harness guard (roles/guard.py) refused the call; the
+#: plugin replaces it with the guard's own sentence.
+GUARD_REFUSED = "refused by the harness guard"
+
+
+def kernel_number(value: int) -> int:
+    """A syscall number as the kernel reads it (``orig_rax``, ``seccomp_data.nr``): the low
+    32 bits, signed. ``1 << 32 | 258`` is mkdirat; ``2**64 - 1`` is -1, no syscall."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 @dataclass
@@ -41,11 +53,15 @@ class TrapRecord:
     location: str = ""
     function: str = ""
     stack: list[str] = field(default_factory=list)
-    #: What happened to the syscall: ``"allowed"`` (audit), ``"aborted"``, ``"killed"``.
+    #: What happened to the syscall: ``"allowed"`` (audit), ``"aborted"``, ``"killed"``,
+    #: ``"refused"`` (the harness guard, audit), ``"used"`` or ``"not-run"``.
     outcome: str = ""
     #: Why an argument rule refused an allowed syscall, e.g.
     #: ``socket(AF_NETLINK, SOCK_RAW, 0): domain AF_NETLINK refused by the hardening set``.
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        self.nr = kernel_number(int(self.nr))  # whoever made the record, the number the kernel used
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict (a copy: changing it leaves the record as it is)."""

@@ -60,7 +60,7 @@ def test_ini_values_apply_and_command_line_wins(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*killed by SIGSYS (abort mode*"])
+    result.stdout.fnmatch_lines(["*killed by SIGKILL (abort mode*"])  # ptrace: the tracer stops it
     result = pytester.runpytest_subprocess("--sandbox-mode=audit")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["TX_INDEX: 1 missing: getgroups"])
@@ -113,6 +113,6 @@ def test_custom_roles_from_ini_and_conftest_hook(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest_subprocess("--sandbox-mode=audit")
     result.assert_outcomes(passed=2)
-    # pytest's own code stats files between phases: shown apart, never counted, never "no missing syscalls"
-    harness = "* calls by pytest's own code between phases, not counted: newfstatat x*"
-    result.stdout.fnmatch_lines([f"WALLET: 2 missing: openat, newfstatat; {harness}", f"INDEXER: 0 missing; {harness}"])
+    # pytest's output capture needs no syscall between phases (plugin/quiet_capture.py): nothing of
+    # pytest's own is left to show apart for these passing tests
+    result.stdout.fnmatch_lines(["WALLET: 2 missing: openat, newfstatat", "INDEXER: no missing syscalls"])

@@ -163,7 +163,7 @@ def test_a_role_without_rt_sigreturn_can_still_be_recorded(pytester: pytest.Pyte
     )
     result = pytester.runpytest_subprocess(f"--sandbox-recorder={recorder}", "-rA")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["BARE: 1 missing: getgroups; * by pytest's own code between phases, not counted: *"])
+    result.stdout.fnmatch_lines(["BARE: 1 missing: getgroups"])  # pytest's capture needs nothing between phases
     result.stdout.fnmatch_lines([f"*the {recorder} recorder allowed rt_sigreturn for its own signal handler*"])
 
 

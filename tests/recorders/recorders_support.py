@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pytest_syscall_sandbox.recorders.base import ChildContext, ChildOutcome, Re
 from pytest_syscall_sandbox.recorders.ptrace import PtraceRecorder
 from pytest_syscall_sandbox.recorders.record import TrapRecord
 from pytest_syscall_sandbox.recorders.sigsys import SigsysRecorder
+from pytest_syscall_sandbox.roles.guard import HarnessGuard, guard_rules
 from pytest_syscall_sandbox.roles.policies import SyscallSandboxPolicy, policy_syscalls
 
 RECORDERS: dict[str, Callable[[], Recorder]] = {"sigsys": SigsysRecorder, "ptrace": PtraceRecorder}
@@ -37,6 +39,25 @@ NODEID = "tests/recorders/test_example.py::test_example"
 #: Supplementary groups set before the filter (as root), so getgroups has something to say.
 GROUPS = [4242, 4343]
 CHILD_FAILED = 99
+
+
+def death_signal(recorder: str, mode: str) -> int | None:
+    """How the child of a violating test dies in ``mode``.
+
+    The ptrace tracer stops a violating process itself, with SIGKILL, in both abort
+    modes; the sigsys handler aborts (log-and-abort) or dies of SIGSYS (abort).
+    """
+    if mode == "audit":
+        return None
+    if recorder == "ptrace":
+        return signal.SIGKILL
+    return signal.SIGABRT if mode == "log-and-abort" else signal.SIGSYS
+
+
+def prints_the_message(recorder: str) -> bool:
+    """Whether the child itself prints upstream's message in log-and-abort (the sigsys handler
+    does; under ptrace the tracer stops the child and the plugin shows the message)."""
+    return recorder == "sigsys"
 
 
 @dataclass
@@ -85,15 +106,19 @@ def run_child(
     timeout: float = 30.0,
     trusted_ip: bool = True,
     action: Action | None = None,
+    guard: bool = False,
 ) -> Run:
     """Fork; in the child: ``in_child``, setup, phase "call", the filter, ``body``; wait.
 
     ``action``: what the filter returns for calls ``allowed`` lacks (default: the recorder's).
+    ``guard``: compile in the harness guard (as the plugin does), refusing with the
+    session's ``guard_action``.
     """
     context = ChildContext(role=ROLE.name, mode=mode, nodeid=NODEID)
     session = RECORDERS[recorder]().start(context)
+    rules = guard_rules(HarnessGuard.around(), getattr(session, "guard_action", None)) if guard else ()
     program = compile_allow_list(
-        allowed, action or session.action, trusted_ip=session.trusted_ip if trusted_ip else None
+        allowed, action or session.action, trusted_ip=session.trusted_ip if trusted_ip else None, arg_rules=rules
     ).program
     results_r, results_w = os.pipe()
     pid = os.fork()

@@ -31,7 +31,7 @@ from ..kernel.syscalls import AUDIT_ARCH_X86_64, get_linux_syscall_name, syscall
 from ._ring import Entry
 from ._watch import EXECS, NR_RT_SIGACTION, QUEUED_SIGNALS, SPAWNS, Notification, proc_status, read_memory, read_text
 from .base import ChildContext
-from .record import HARNESS, TrapRecord
+from .record import GUARD_REFUSED, HARNESS, TrapRecord
 
 _NR_VFORK, _NR_FORK = syscall_number("vfork"), syscall_number("fork")
 _NR_CLONE, _NR_CLONE3 = syscall_number("clone"), syscall_number("clone3")
@@ -42,6 +42,8 @@ _EPERM, _ENOSYS = 1, 38
 #: SECCOMP_RET_DATA of the harness guard's TRAP (the ptrace recorder's TRACE data is the same).
 GUARD_DATA = 0x6A7D
 _TEXT_FIELDS = ("thread", "phase", "location", "function")
+#: Guarded calls that would blind the recorder (the rest of the guard protects the harness).
+_OWN_FILTER = frozenset({"prctl", "seccomp"})
 
 UNSEEN = (
     "under the role's filter, processes ran without the recorder's SIGSYS handler (exec'd programs, children "
@@ -95,14 +97,15 @@ class SigsysLedger:
         return "aborted" if self.context.mode == "log-and-abort" else "killed"
 
     def _guarded(self, entry: Entry) -> None:
-        """A call the harness guard refused: never run, in any mode; the test tampered."""
+        """A call the harness guard refused: never run, in any mode (the plugin says why and fails the test)."""
         outcome = "refused" if self.audit else self._stopped(entry)
         record = self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, outcome)
+        record.reason = GUARD_REFUSED
         self.records.append(record)
-        self._tampered(
-            f"{record.syscall} at {record.location or 'an unknown location'} was refused by the harness guard "
-            "(an own seccomp filter, an untraced clone or a signal to the harness)"
-        )
+        if record.syscall in _OWN_FILTER:
+            self._tampered(
+                "the test tried to install a seccomp filter of its own, which would hide its calls from the recorder"
+            )
 
     def unwatched(self, why: str) -> None:
         """No watch for this child (an old kernel): the handler's entries are all there is."""

@@ -102,6 +102,7 @@ def test_starts_an_untraced_process():
 )
 
 
+@pytest.mark.parametrize("recorder", ["ptrace"])  # its where-signal; sigsys: test_hostile_sigsys_records.py
 def test_ignoring_the_where_signal_refuses_the_call_and_fails_the_test(
     pytester: pytest.Pytester, recorder: str, abort_mode: str
 ) -> None:
@@ -113,6 +114,7 @@ def test_ignoring_the_where_signal_refuses_the_call_and_fails_the_test(
     run.result.stdout.fnmatch_lines(['*The syscall "getgroups" (syscall number 115) is not allowed*'])
 
 
+@pytest.mark.parametrize("recorder", ["ptrace"])  # its where-signal; sigsys: test_hostile_sigsys_records.py
 def test_blocking_the_where_signal_refuses_the_call_and_fails_the_test(
     pytester: pytest.Pytester, recorder: str, abort_mode: str
 ) -> None:
@@ -124,6 +126,7 @@ def test_blocking_the_where_signal_refuses_the_call_and_fails_the_test(
     run.result.stdout.fnmatch_lines(['*The syscall "getgroups" (syscall number 115) is not allowed*'])
 
 
+@pytest.mark.parametrize("recorder", ["ptrace"])  # its where-signal; sigsys: test_hostile_sigsys_records.py
 def test_an_ignored_where_signal_in_audit_keeps_the_record_and_says_why(
     pytester: pytest.Pytester, recorder: str
 ) -> None:

@@ -8,57 +8,53 @@ A trap while SIGSYS is blocked or ignored kills the process instead (the kernel
 resets the disposition), so the handler is installed with SA_NODEFER and guards
 against re-entry itself.
 
-The child (``in_child``) gets its own process group and a SIGSYS handler. Per trap
-it builds a :class:`~.record.TrapRecord` (number and the six argument registers
-from the ``ucontext_t``, pid, tid, Python thread name, the context's role, mode,
-node id and phase *at that moment*, and the Python location and stack from the
-interrupted frame) and writes it as one atomic message (<= PIPE_BUF) to a pipe
-that every thread and forked process of the child tree shares. Then, by mode:
+No decision rests on anything the child says. The mode alone decides what a trap
+does, and the kernel enforces it:
 
-``audit``
-    The call must run after all, with the same arguments, on the same thread, and
-    its result must reach the program. Re-issuing it from the handler would trap
-    again, so filters for this mode are compiled with ``trusted_ip=session.trusted_ip``
-    (:mod:`..kernel.trampoline`): calls made from one known ``syscall`` instruction are
-    allowed. The handler makes the call there and stores the result in the saved
-    RAX. Per-thread state (credentials, signal masks, ``prctl``) is that of the
-    right thread, and ``fork`` works (both processes return through the handler).
-    Exceptions: ``vfork`` runs as ``fork`` (a vfork child would run the handler on
-    its parent's stack), and ``clone``/``clone3`` sharing memory (new threads) cannot
-    return on a new stack through the handler, so they fail with ENOSYS and the
-    record's outcome says ``not-run`` (every policy allows both anyway). If the
-    plugin compiled the filter without ``trusted_ip`` the re-issued call traps again;
-    the nested handler makes it fail with ENOSYS, the record's outcome is
-    ``not-run`` and the outcome notes say why. An exec'd program has no handler
-    (exec resets it) but keeps the filter: its first disallowed call kills it with
-    SIGSYS, unrecorded; a trapped ``execve`` adds a note. Use the ptrace recorder
-    to audit programs the test runs.
 ``log-and-abort``
     Upstream's message (:func:`..kernel.naming.violation_message`) with
     `` [role ROLE, at FILE:LINE in FUNCTION]`` appended goes to fd 2, then
-    ``os.abort()``: the child dies of SIGABRT. The syscall never ran.
+    ``os.abort()``: the child dies of SIGABRT. The filter trusts no address, so
+    nothing the test does can make a trapped call run.
 ``abort``
-    SIGSYS is reset to its default action and raised on the thread: the process
-    dies of SIGSYS, as ``SECCOMP_RET_KILL_PROCESS`` would kill it. The syscall never ran.
+    The process dies of SIGSYS, as ``SECCOMP_RET_KILL_PROCESS`` would kill it (SIGSYS
+    is blocked and a trapped call made: the kernel kills). The call never ran.
+``audit``
+    The call runs after all, with the same arguments, on the same thread, and its
+    result reaches the program: the handler re-issues it from the trusted
+    instruction (:mod:`..kernel.trampoline`), which only this mode's filter allows.
+    Every call made from there stops in the watch (:mod:`._watch`) until the parent
+    lets it run, so the parent records it from the kernel's view, whoever made it.
+    ``vfork`` runs as ``fork`` (a vfork child would run on its parent's stack);
+    calls creating threads (``clone3``, ``clone`` with CLONE_VM) would return on a
+    new stack, so the parent fails them with ENOSYS (outcome ``not-run``; libc then
+    falls back, and every policy allows both anyway).
 
-Limits, all the kernel's or the signal context's. A call trapped while SIGSYS is
-blocked kills the process with SIGSYS before any handler runs: glibc blocks every
-signal while it creates a thread (and CPython's subprocess while it vforks), so a
-role without ``clone3``/``clone`` (``vfork``) cannot be audited here (every upstream
-policy allows the first two; the parent's notes say so). An
-exec'd program has no handler (above). A test that installs its own SIGSYS
-handler replaces ours. The handler runs Python inside the signal: for process
-creation (:data:`._child.FORK_FAMILY`), when glibc holds its malloc lock across
-the call, the record is compact (no stack) so that nothing reaches malloc();
-calls made inside malloc itself (``mmap``, ``brk``, ... which every policy
-allows) would deadlock the handler.
+The context's phase is a label on the record, never a reason to run a call: pytest's
+own calls between phases are trapped like any other and recorded as ``harness``; in
+the abort modes they are refused (ENOSYS) without stopping the child, pytest copes,
+and the plugin fails the test for the record as for any other (as under ptrace).
 
-The parent's ``wait`` sleeps in one select(2) on a pidfd and the pipe, draining the
-pipe whenever it is readable, so a child with thousands of records never blocks on
-a full pipe and no thread is needed. It waits until the child ends or the deadline
-passes (then SIGKILL to the child's process group: ``timed_out``), kills what is
-left of the group, and stops draining at end-of-file (every write end closed) or
-one second after the child was reaped.
+The child (``in_child``) gets its own process group, the SIGSYS handler, and the
+watch filter, whose listener it sends to the parent and closes. Per trap the
+handler writes one entry into the record area (:mod:`._ring`, memory shared before
+the fork: no descriptor): siginfo and registers, pid and tid, and the Python side
+(thread name, phase *at that moment*, location and stack of the interrupted frame;
+compact, with no stack, for process creation: :data:`._child.FORK_FAMILY`). The
+parent (:meth:`SigsysSession.wait`) sleeps in poll(2) on a pidfd and the listener,
+answers stopped calls, reads the area as it goes, and checks both against each other
+(:mod:`._sigsys_ledger`). It waits until the child ends or the deadline passes (then
+SIGKILL to the child's process group: ``timed_out``), kills what is left of the
+group, and keeps answering for at most :data:`DRAIN_GRACE` seconds.
+
+Limits (the README's recorder table says them too): an exec'd program, and a
+spawned child (vfork, posix_spawn) until it execs, have no handler: their trapped
+calls kill them with SIGSYS, unrecorded (the parent sees every exec and spawn made
+under the role's filter and says so). A trap made while SIGSYS is blocked kills the
+process unrecorded: for the child itself the parent sees it; for a process the
+test forked it cannot. The handler runs Python inside the signal, in the test's own
+process: code that rewrites the recorder's objects or memory can stop it recording
+(it cannot make a trapped call run outside audit mode, nor run one unseen in it).
 """
 
 from __future__ import annotations
@@ -67,43 +63,35 @@ import errno
 import os
 import select
 import signal
+import socket
 import threading
 import time
 from types import FrameType
-from typing import Any
 
-from ..kernel.actions import TRAP, Action
+from ..kernel.actions import SECCOMP_RET_TRAP, TRAP, Action
+from ..kernel.calls import raw_syscall
 from ..kernel.naming import thread_get_internal_name
 from ..kernel.signals import SA_NODEFER, SIGSYS_CODE_SECCOMP, SigInfo
-from ..kernel.syscalls import get_linux_syscall_name, syscall_number
+from ..kernel.syscalls import AUDIT_ARCH_X86_64, syscall_number
 from ..kernel.trampoline import TRUSTED_IP, trusted_syscall
-from . import _channel
-from ._child import (
-    FORK_FAMILY,
-    RECORDER_NEEDS,
-    die_by_signal,
-    effective_mode,
-    end_trap,
-    outcome_of,
-    prepare_child,
-    python_location,
-)
+from ._child import FORK_FAMILY, RECORDER_NEEDS, die_by_signal, end_trap, prepare_child, python_location
 from ._decode import decode_call
-from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, reap_within, wait_exit
+from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, open_pidfd, reap_within, try_reap
+from ._ring import RecordArea, encode
 from ._sigcontext import Registers, install_context_handler
+from ._sigsys_ledger import GUARD_DATA, SigsysLedger
+from ._watch import Listener, install_watch, proc_status, watch_program
 from .base import ChildContext, ChildOutcome
-from .record import TrapRecord
+from .record import HARNESS
 
 _NR_VFORK = syscall_number("vfork")
 _NR_FORK = syscall_number("fork")
-_NR_CLONE = syscall_number("clone")
-_NR_CLONE3 = syscall_number("clone3")
-_NR_EXECS = frozenset({syscall_number("execve"), syscall_number("execveat")})
-_NR_RT_SIGRETURN = syscall_number("rt_sigreturn")
-_CLONE_VM = 0x100
-_ENOSYS = errno.ENOSYS
-#: After the child is reaped, how long grandchildren's last messages may take.
+#: x32 getpid: every filter traps numbers with the x32 bit, and the call is harmless if one ran.
+_ALWAYS_TRAPPED = 0x40000000 | syscall_number("getpid")
+#: After the child is reaped, how long other processes of its tree may take to be gone.
 DRAIN_GRACE = 1.0
+#: How often the parent reads the record area when no call wakes it.
+READ_INTERVAL = 0.05
 
 
 class SigsysRecorder:
@@ -117,10 +105,13 @@ class SigsysRecorder:
 
     @staticmethod
     def unavailable_reason() -> str | None:
-        """Why this recorder cannot run here, or None (it needs only seccomp)."""
+        """Why this recorder cannot run here, or None (it needs seccomp and its code page)."""
         from ..kernel.support import unsupported_reason
 
-        return unsupported_reason()
+        reason = unsupported_reason()
+        if reason is None and not TRUSTED_IP:
+            reason = "the sigsys recorder could not map its code page"
+        return reason
 
 
 class SigsysSession:
@@ -131,20 +122,21 @@ class SigsysSession:
     def __init__(self, context: ChildContext) -> None:
         self.context = context
         self.action: Action = TRAP
-        # Every mode needs the trusted instruction: pytest's own code between phases
-        # (phase "harness") runs under the filter too, and its calls are let through.
-        self.trusted_ip: int | None = TRUSTED_IP
+        #: The harness guard's refusals trap too, told apart by their data (si_errno): never run.
+        self.guard_action: Action = Action(SECCOMP_RET_TRAP, GUARD_DATA)
+        #: Only audit mode lets trapped calls run: only its filter trusts the trampoline.
+        self.trusted_ip: int | None = TRUSTED_IP if context.mode == "audit" else None
         self.needs: frozenset[str] = RECORDER_NEEDS
-        self._read_fd, self._write_fd = os.pipe()
+        self._area = RecordArea()
+        self._watch = watch_program(self.trusted_ip)
+        base = proc_status(os.getpid()).get("Seccomp_filters", 0) + 1  # ours, inherited, and the watch
+        self._ledger = SigsysLedger(context, self.trusted_ip, base, self._area.read)
+        self._socket, self._child_socket = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._pid: int | None = None
         # Child side.
         self._busy: set[int] = set()
-        self._reissue_works = True
         # Parent side.
-        self._records: list[TrapRecord] = []
-        self._notes: list[str] = []
-        self._decoder = _channel.Decoder()
-        self._eof = False
+        self._listener: Listener | None = None
         self._ended = False
         self._status: int | None = None
         self._timed_out = False
@@ -153,21 +145,29 @@ class SigsysSession:
     # -- child ------------------------------------------------------------------------
 
     def in_child(self) -> None:
-        """Own process group, no core files, the SIGSYS handler."""
-        os.close(self._read_fd)
+        """Own process group, no core files, the SIGSYS handler, then the watch (its listener to the parent)."""
+        self._socket.close()
         prepare_child()
         install_context_handler(signal.SIGSYS, self._on_sigsys, flags=SA_NODEFER)
+        listener = install_watch(self._watch)
+        try:
+            if listener >= 0:
+                socket.send_fds(self._child_socket, [b"listener"], [listener])
+                os.close(listener)
+            else:
+                self._child_socket.send(f"error {-listener}".encode())
+        finally:
+            self._child_socket.close()
 
     def _on_sigsys(self, info: SigInfo, regs: Registers | None, frame: FrameType | None) -> None:
-        if info.code != SIGSYS_CODE_SECCOMP or regs is None:
-            die_by_signal(signal.SIGSYS)  # not a seccomp trap: what SIGSYS would have done
+        if not _is_trap(info, regs):
+            self._die_of_sigsys()  # not a seccomp trap: what SIGSYS would have done
+        assert regs is not None
         tid = threading.get_native_id()
         if tid in self._busy:
-            # A trap inside this handler: the re-issued call (filter compiled without
-            # trusted_ip) or a call the handler itself needs. Fail it, do not recurse.
-            if info.call_addr == TRUSTED_IP:
-                self._reissue_works = False
-            regs.rax = -_ENOSYS
+            # A trap inside this handler (a re-issued call the filter does not trust, or
+            # a call the handler itself needs): fail it, do not recurse.
+            regs.rax = -errno.ENOSYS
             return
         self._busy.add(tid)
         try:
@@ -181,105 +181,50 @@ class SigsysSession:
         args = regs.syscall_args()
         location, function, stack = python_location(frame, compact=nr in FORK_FAMILY)
         thread = thread_get_internal_name()
-        mode = effective_mode(context.phase, context.mode)
-        outcome = outcome_of(mode)
-        message: dict[str, Any] = {}
-        if mode == "audit":
-            if nr == _NR_RT_SIGRETURN or (nr == _NR_CLONE and args[0] & _CLONE_VM) or nr == _NR_CLONE3:
-                outcome = "not-run"
-                message["note"] = "calls that create threads cannot be re-issued from a SIGSYS handler (ENOSYS)"
-            elif not self._reissue_works:
-                outcome = "not-run"
-            if nr in _NR_EXECS:
-                message["note"] = (
-                    "an exec'd program keeps the filter but not the SIGSYS handler: its disallowed "
-                    "calls kill it with SIGSYS unrecorded (the ptrace recorder follows exec)"
-                )
-        # Role, mode, node id and recorder are the parent's to add: the message stays small.
-        message["record"] = {
-            "syscall": get_linux_syscall_name(nr),
-            "nr": nr,
-            "args": list(args),
-            "pid": os.getpid(),
-            "tid": tid,
-            "thread": thread,
-            "phase": context.phase,
-            "location": location,
-            "function": function,
-            "stack": stack,
-            "outcome": outcome,
-        }
-        _channel.send(self._write_fd, message)
-        if mode == "audit":
-            self._run(nr, args, regs, outcome)
+        payload: dict[str, object] = {"thread": thread, "phase": context.phase, "location": location}
+        payload["function"] = function
+        if stack:
+            payload["stack"] = stack
+        fixed = (nr, info.arch, info.errno, info.call_addr, regs.rip, regs.rax, *args, os.getpid(), tid)
+        self._area.write(fixed, encode(payload))
+        guarded = info.errno == GUARD_DATA  # the harness guard's refusal: never run, in any mode
+        if context.mode == "audit":
+            regs.rax = -errno.EPERM if guarded else trusted_syscall(_NR_FORK if nr == _NR_VFORK else nr, *args)
+        elif payload["phase"] == HARNESS:
+            regs.rax = -(errno.EPERM if guarded else errno.ENOSYS)  # pytest's own call: refused, pytest goes on
+        elif context.mode == "abort":
+            self._die_of_sigsys()
         else:
-            end_trap(mode, nr, thread, context.role, location, function)
+            end_trap(context.mode, nr, thread, context.role, location, function)
 
-    def _run(self, nr: int, args: tuple[int, ...], regs: Registers, outcome: str) -> None:
-        """Audit: make the call from the trusted instruction; its result goes to RAX."""
-        if outcome == "not-run":
-            regs.rax = -_ENOSYS
-            return
-        result = trusted_syscall(_NR_FORK if nr == _NR_VFORK else nr, *args)
-        if result == -_ENOSYS and not self._reissue_works:
-            _channel.send(
-                self._write_fd,
-                {
-                    "note": "audit mode could not run trapped calls (they failed with ENOSYS): the filter was "
-                    "compiled without trusted_ip=session.trusted_ip",
-                    "not_run": os.getpid(),
-                },
-            )
-        regs.rax = result
+    @staticmethod
+    def _die_of_sigsys() -> None:
+        """Die of SIGSYS without touching its disposition: block it, then make a call the filter traps."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGSYS})
+        raw_syscall(_ALWAYS_TRAPPED)  # the kernel kills the process here once a role's filter is on
+        die_by_signal(signal.SIGSYS)  # no filter yet: the ordinary way
 
     # -- parent -----------------------------------------------------------------------
 
     def in_parent(self, pid: int) -> None:
-        """Close our write end; ``wait`` drains the pipe."""
+        """Close the child's end of the socket; ``wait`` takes the listener from ours."""
         self._pid = pid
-        os.close(self._write_fd)
+        self._child_socket.close()
         try:
             os.setpgid(pid, pid)  # also done by the child; whichever runs first wins the race
         except OSError:
             pass
-        os.set_blocking(self._read_fd, False)
 
     def parent_fds(self) -> list[int]:
-        return [self._read_fd] if self._read_fd >= 0 else []
+        fds = [self._socket.fileno()]
+        if self._listener is not None:
+            fds.append(self._listener.fd)
+        return [fd for fd in fds if fd >= 0]
 
     def abandon(self) -> None:
-        os.close(self._read_fd)
-        os.close(self._write_fd)
-        self._read_fd = -1
-
-    def _drain(self) -> bool:
-        """Take in what the pipe holds now; False once it reached end of file."""
-        messages, self._eof = _channel.read_available(self._read_fd, self._decoder)
-        self._accept(messages)
-        return not self._eof
-
-    def _accept(self, messages: list[dict[str, Any]]) -> None:
-        for message in messages:
-            if "record" in message:
-                try:
-                    record = TrapRecord.from_json(message["record"])
-                except (TypeError, ValueError, AttributeError, KeyError) as exc:
-                    self._notes.append(f"a malformed record from the child was dropped: {exc}")
-                    continue
-                record.role, record.mode, record.nodeid = self.context.role, self.context.mode, self.context.nodeid
-                record.recorder = self.recorder
-                self._records.append(record)
-            note = message.get("note")
-            if note and note not in self._notes:
-                self._notes.append(str(note))
-            if "not_run" in message:
-                for record in self._records:
-                    if record.pid == message["not_run"] and record.outcome == "allowed":
-                        record.outcome = "not-run"
-
-    def _note(self, note: str) -> None:
-        if note not in self._notes:
-            self._notes.append(note)
+        self._socket.close()
+        self._child_socket.close()
+        self._area.close()
 
     def wait(self, deadline: float | None) -> ChildOutcome:
         """Wait for the child (killing its group at ``deadline``); every record gathered.
@@ -295,9 +240,9 @@ class SigsysSession:
         try:
             if not self._ended:
                 try:
-                    self._status = wait_exit(pid, deadline, watch=self._read_fd, on_readable=self._drain)
+                    self._status = self._supervise(pid, deadline)
                 except ChildProcessError:
-                    self._note(f"child {pid} was reaped by someone else")
+                    self._ledger.notes.append(f"child {pid} was reaped by someone else")
                     self._ended = True
                 if not self._ended and self._status is None:
                     self._timed_out = True
@@ -309,22 +254,93 @@ class SigsysSession:
             raise
         finally:
             killpg_quietly(pid)  # grandchildren still running
-            self._finish_drain()
+            self._finish()
+        return self._conclude(pid)
+
+    def _supervise(self, pid: int, deadline: float | None) -> int | None:
+        """Until ``pid`` ends (its status) or ``deadline`` (None): answer the watch, read the area."""
+        pidfd = open_pidfd(pid)
+        poller = select.poll()
+        if pidfd >= 0:
+            poller.register(pidfd, select.POLLIN)
+        poller.register(self._socket.fileno(), select.POLLIN)
+        tick = READ_INTERVAL if pidfd >= 0 else 0.005  # no pidfd (Linux < 5.3): poll for the end
+        try:
+            while (status := try_reap(pid)) is None:
+                timeout = tick if deadline is None else min(deadline - time.monotonic(), tick)
+                if timeout <= 0:
+                    return None
+                for fd, _events in poller.poll(1000 * timeout):
+                    if fd == self._socket.fileno():
+                        poller.unregister(fd)
+                        if self._take_listener():
+                            assert self._listener is not None
+                            poller.register(self._listener.fd, select.POLLIN)
+                    elif self._listener is not None and fd == self._listener.fd and not self._serve():
+                        poller.unregister(fd)
+                self._ledger.catch_up()
+            return status
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
+
+    def _take_listener(self) -> bool:
+        """The listener the child sent (or why it has none); True if there is one now."""
+        try:
+            message, fds, _flags, _address = socket.recv_fds(self._socket, 64, 1)
+        except OSError as exc:
+            message, fds = f"error {exc.errno}".encode(), []
+        self._socket.close()
+        if fds:
+            self._listener = Listener(fds[0])
+            self._ledger.still_waiting = self._listener.still_waiting
+            return True
+        code = int(message.split()[1]) if message.startswith(b"error") else 0
+        self._ledger.unwatched(os.strerror(code) if code else "the child ended before it sent its listener")
+        return False
+
+    def _serve(self) -> bool:
+        """Answer every call the watch holds; False once no process uses the filter any more."""
+        listener = self._listener
+        assert listener is not None
+        while True:
+            ready = listener.ready()
+            if not ready:
+                return ready is not None
+            call = listener.receive()
+            if call is not None:
+                listener.answer(call, self._ledger.on_call(call))
+
+    def _finish(self) -> None:
+        """Answer what other processes of the tree still ask, for at most :data:`DRAIN_GRACE`; the last read."""
+        if self._listener is not None:
+            give_up = time.monotonic() + DRAIN_GRACE
+            while self._serve():
+                remaining = give_up - time.monotonic()
+                if remaining <= 0:
+                    self._ledger.notes.append("a process outside the child's process group still ran under its filter")
+                    break
+                select.select([self._listener.fd], [], [], min(remaining, 0.05))
+            self._listener.close()
+            self._listener = None
+        if self._socket.fileno() >= 0:
+            self._socket.close()
+        self._ledger.catch_up(self._area.read(final=True))
+        for problem in self._area.problems:
+            self._ledger.incomplete.append(problem)
+        self._area.close()
+
+    def _conclude(self, pid: int) -> ChildOutcome:
         outcome = ChildOutcome(timed_out=self._timed_out)
         if self._status is not None:
             outcome.exit_code, outcome.signal = decode_status(self._status)
-        if outcome.signal == signal.SIGSYS and self.context.mode != "abort":
-            self._note(
-                "the child was killed by SIGSYS: a disallowed call made with SIGSYS blocked (glibc blocks all "
-                "signals while it creates a thread, Python's subprocess while it vforks) or by an exec'd program "
-                "kills the process before any handler runs; the sigsys recorder cannot record it, the ptrace "
-                "recorder can"
-            )
-        for record in self._records:
-            if not record.decoded_args:
-                record.decoded_args = decode_call(record.nr, record.args)
-        outcome.records = list(self._records)
-        outcome.notes = list(self._notes)
+        ledger = self._ledger
+        ledger.finish(pid, outcome.exit_code, outcome.signal, self._timed_out)
+        for record in ledger.records:
+            record.decoded_args = decode_call(record.nr, record.args)
+        outcome.records = list(ledger.records)
+        outcome.notes = list(ledger.notes)
+        outcome.incomplete = list(ledger.incomplete)
         self._outcome = outcome
         return outcome
 
@@ -333,20 +349,15 @@ class SigsysSession:
         kill_quietly(pid)
         self._status = reap_within(pid, REAP_TIMEOUT)
         if self._status is None:
-            self._note(f"child {pid} did not end {REAP_TIMEOUT:.0f}s after SIGKILL")
+            self._ledger.notes.append(f"child {pid} did not end {REAP_TIMEOUT:.0f}s after SIGKILL")
 
-    def _finish_drain(self) -> None:
-        """Drain to end of file, for at most :data:`DRAIN_GRACE` seconds; close the pipe."""
-        if self._read_fd < 0:
-            return
-        give_up = time.monotonic() + DRAIN_GRACE
-        while self._drain():
-            remaining = give_up - time.monotonic()
-            if remaining <= 0:
-                self._note("a process outside the child's process group still held the record pipe")
-                break
-            select.select([self._read_fd], [], [], remaining)
-        if self._decoder.pending:
-            self._note(f"{self._decoder.pending} bytes of an incomplete message were dropped")
-        os.close(self._read_fd)
-        self._read_fd = -1
+
+def _is_trap(info: SigInfo, regs: Registers | None) -> bool:
+    """Is this SIGSYS the kernel's seccomp trap (not a kill(), not a queued fake)?"""
+    return (
+        regs is not None
+        and info.code == SIGSYS_CODE_SECCOMP
+        and info.arch == AUDIT_ARCH_X86_64
+        and regs.rip == info.call_addr
+        and regs.rax & 0xFFFFFFFF == info.syscall & 0xFFFFFFFF
+    )

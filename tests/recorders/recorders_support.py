@@ -18,6 +18,7 @@ from typing import Any
 
 from pytest_syscall_sandbox.engine.compiler import compile_allow_list
 from pytest_syscall_sandbox.engine.install import install_filter
+from pytest_syscall_sandbox.kernel.actions import Action
 from pytest_syscall_sandbox.kernel.syscalls import NAMES, numbers_of
 from pytest_syscall_sandbox.recorders.base import ChildContext, ChildOutcome, Recorder
 from pytest_syscall_sandbox.recorders.ptrace import PtraceRecorder
@@ -104,10 +105,12 @@ def run_child(
     setup: Callable[[], None] | None = set_groups,
     timeout: float = 30.0,
     trusted_ip: bool = True,
+    action: Action | None = None,
     guard: bool = False,
 ) -> Run:
     """Fork; in the child: ``in_child``, setup, phase "call", the filter, ``body``; wait.
 
+    ``action``: what the filter returns for calls ``allowed`` lacks (default: the recorder's).
     ``guard``: compile in the harness guard (as the plugin does), refusing with the
     session's ``guard_action``.
     """
@@ -115,7 +118,7 @@ def run_child(
     session = RECORDERS[recorder]().start(context)
     rules = guard_rules(HarnessGuard.around(), getattr(session, "guard_action", None)) if guard else ()
     program = compile_allow_list(
-        allowed, session.action, trusted_ip=session.trusted_ip if trusted_ip else None, arg_rules=rules
+        allowed, action or session.action, trusted_ip=session.trusted_ip if trusted_ip else None, arg_rules=rules
     ).program
     results_r, results_w = os.pipe()
     pid = os.fork()

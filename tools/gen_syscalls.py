@@ -1,4 +1,4 @@
-"""Regenerate ``pytest_syscall_sandbox/_syscalls_x86_64.py`` from the reference table.
+"""Regenerate ``pytest_syscall_sandbox/kernel/_syscalls_x86_64.py`` from the reference table.
 
 Usage: ``python tools/gen_syscalls.py ../shared/reference/syscalls-x86_64.tsv``
 """
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     out.append("}\n\n#: Numbers added in Linux 6.13-6.17, newer than the rest of the table.\n")
     newer = ", ".join(str(nr) for nr, _, is_newer in rows if is_newer)
     out.append(f"NEWER_X86_64: frozenset[int] = frozenset({{{newer}}})\n")
-    target = Path(__file__).resolve().parent.parent / "pytest_syscall_sandbox" / "_syscalls_x86_64.py"
+    target = Path(__file__).resolve().parent.parent / "pytest_syscall_sandbox" / "kernel" / "_syscalls_x86_64.py"
     target.write_text("".join(out))
     print(f"wrote {len(rows)} syscalls to {target}")
     return 0

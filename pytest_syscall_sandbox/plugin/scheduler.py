@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -156,7 +157,7 @@ class Scheduler:
         try:
             gate_read, gate = os.pipe()
             try:
-                pid = os.fork()
+                pid = _fork_quietly()
             except OSError:
                 os.close(gate_read)
                 os.close(gate)
@@ -243,6 +244,18 @@ class Scheduler:
         ready, self._ready = self._ready, None
         if ready is not None:
             ready.cancel()
+
+
+def _fork_quietly() -> int:
+    """``os.fork()`` without CPython 3.12+'s warning that the process has threads.
+
+    The fork is the harness's, not the test's (a pytest-xdist worker has execnet's
+    threads): plain pytest would show no such warning, and under ``-W error`` it would
+    stop the fork. The filters are back as they were on both sides of the fork.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"This process .* is multi-threaded", category=DeprecationWarning)
+        return os.fork()
 
 
 def teardown_to(item: pytest.Item, nextitem: pytest.Item | None) -> None:

@@ -14,17 +14,20 @@ internet are deselected, each with its reason below) in these configurations:
 * ``audit-xdist``: audit under NET with ``-n 2``;
 * ``profile``: profile mode under NET.
 
-Every run adds ``-ra`` and ``--junitxml`` (so that skips go through pytest's reporting)
-and a small plugin of this script's own (``-p``) that appends every report the main
-pytest process logs (tests, subtests of pytest's ``subtests`` fixture and of
-``unittest.TestCase.subTest``, collection errors) to a JSON-lines file; outcomes are
-compared per test and per subtest with the plain run. Audit and profile runs must equal
-plain; every test that fails under ``net`` but not plainly must carry the sandbox's
-violation message. Each run is bounded by ``--timeout``; whatever it started is killed
-when it ends.
+Every run adds ``-ra`` and ``--junitxml`` (so that skips go through pytest's reporting;
+``--no-reporting`` leaves them out) and a small plugin of this script's own (``-p``) that
+appends every report the main pytest process logs (tests, subtests of pytest's
+``subtests`` fixture and of ``unittest.TestCase.subTest``, collection errors and skips)
+to a JSON-lines file. Outcomes are compared per test and per subtest with the plain run:
+audit and profile runs must equal plain (exit code included); every test that fails
+under ``net`` but not plainly must carry the sandbox's violation message; no run may
+show INTERNALERROR or end without pytest's summary line. Each run is bounded by
+``--timeout``; every process it started is killed when it ends. Wall times are shown
+with the load average at the start of the run: on a shared machine they are noisy.
 
 Usage: ``python tools/real_suites.py [--projects a,b] [--configs c,d] [--plugin-src DIR]
-[--timeout S] [--json OUT] [--logs DIR]``. Exit status 1 when any check fails.
+[--timeout S] [--json OUT] [--logs DIR] [--no-reporting] [--list]``. Exit status 1 when
+any check fails.
 """
 
 from __future__ import annotations
@@ -218,8 +221,8 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_collectreport(report):
-    if report.failed:
-        _write({"nodeid": report.nodeid, "when": "collect", "outcome": "error", "type": "CollectReport",
+    if not report.passed:
+        _write({"nodeid": report.nodeid, "when": "collect", "outcome": report.outcome, "type": "CollectReport",
                 "xfail": False, "duration": 0.0, "text": _text(report)})
 '''
 
@@ -236,6 +239,7 @@ class RunResult:
     wall: float
     summary: str
     internal_errors: list[str]
+    crash: str
     outcomes: dict[str, str]
     subtest_keys: set[str]
     texts: dict[str, str]
@@ -417,8 +421,9 @@ def run_suite(
         exit_code=exit_code,
         timed_out=timed_out,
         wall=wall,
-        summary=_summary_line(text) or ("(timed out)" if timed_out else "(no summary line)"),
+        summary=_summary_line(text),
         internal_errors=_internal_errors(text),
+        crash=_crash(text),
         outcomes=outcomes,
         subtest_keys=subtest_keys,
         texts=texts,
@@ -431,7 +436,7 @@ def run_suite(
 
 def _summary_line(text: str) -> str:
     for line in reversed(text.splitlines()):
-        match = re.fullmatch(r"=+ (.+ in [0-9.]+s.*?) =+", line.strip())
+        match = re.fullmatch(r"(?:=+ )?((?:\d+ \w+|no tests ran).* in [0-9.]+s.*?)(?: =+)?", line.strip())
         if match:
             return match.group(1)
     return ""
@@ -452,12 +457,22 @@ def _internal_errors(text: str) -> list[str]:
 
 
 def internal_error_cause(traceback: str) -> str:
-    """The innermost frame and the exception of an INTERNALERROR traceback: one per distinct cause."""
-    lines = [line.removeprefix("INTERNALERROR>").rstrip() for line in traceback.splitlines()]
-    frames = [line.strip() for line in lines if line.strip().startswith('File "')]
-    where = re.sub(r'File ".*/(site-packages|pytest_syscall_sandbox)/', r'File "\1/', frames[-1]) if frames else "?"
-    exception = next((line.strip() for line in reversed(lines) if line.strip()), "?")
-    return f"{where}: {exception}"
+    """The frame that raised first and its exception, in a (possibly nested) traceback: one per distinct cause."""
+    frame = ""
+    for raw in traceback.splitlines():
+        line = re.sub(r"^(INTERNALERROR>)?\s*(E\s+)?", "", raw).rstrip()
+        if line.startswith('File "'):
+            frame = re.sub(r'File ".*/(site-packages|pytest_syscall_sandbox)/', r'File "\1/', line)
+        elif frame and re.match(r"[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", line):
+            return f"{frame}: {line}"
+    return traceback.strip().splitlines()[-1] if traceback.strip() else "?"
+
+
+def _crash(text: str) -> str:
+    """The traceback that ends an output with no final summary line (pytest died outside INTERNALERROR)."""
+    if _summary_line(text) or "Traceback (most recent call last):" not in text:
+        return ""
+    return text[text.rindex("Traceback (most recent call last):") :]
 
 
 def _subtest_key(nodeid: str, subtest: Mapping[str, Any]) -> str:
@@ -497,7 +512,7 @@ def parse_reports(path: Path) -> tuple[dict[str, str], set[str], dict[str, str],
             continue
         if entry["when"] == "collect":
             key = f"{nodeid} (collection)"
-            outcomes[key] = "error"
+            outcomes[key] = "error" if outcome == "failed" else outcome
             texts[key] = entry["text"]
             continue
         phases.setdefault(nodeid, {})[entry["when"]] = (outcome, xfail)
@@ -529,6 +544,20 @@ def _test_outcome(phases: Mapping[str, tuple[str, bool]]) -> str:
     return result
 
 
+def run_problems(run: RunResult) -> list[str]:
+    """What is wrong with a run whatever its outcomes: INTERNALERROR, a crash, a time-out."""
+    problems: list[str] = []
+    if run.internal_errors:
+        problems.append("INTERNALERROR")
+    if run.crash:
+        problems.append("pytest crashed: " + internal_error_cause(run.crash))
+    elif not run.summary and not run.timed_out:
+        problems.append("no final summary line")
+    if run.timed_out:
+        problems.append("timed out")
+    return problems
+
+
 def compare(plain: RunResult, run: RunResult) -> Comparison:
     """Compare one run's outcomes with plain's and judge it."""
     different: list[dict[str, str]] = []
@@ -544,11 +573,7 @@ def compare(plain: RunResult, run: RunResult) -> Comparison:
         if run.config == "net":
             item["violation"] = "yes" if VIOLATION_MARK in item["text"] else "no"
         different.append(item)
-    problems: list[str] = []
-    if run.internal_errors:
-        problems.append("INTERNALERROR")
-    if run.timed_out:
-        problems.append("timed out")
+    problems = run_problems(run)
     if run.config in MUST_EQUAL:
         if different:
             problems.append(f"{len(different)} outcomes differ from plain")
@@ -573,6 +598,7 @@ def table(results: Mapping[str, Mapping[str, RunResult]], comparisons: Mapping[t
         plain = runs.get("plain")
         for config, run in runs.items():
             comparison = comparisons.get((name, config))
+            plain_problems = run_problems(run) if config == "plain" else []
             ratio = f"{run.wall / plain.wall:.2f}" if plain and plain.wall > 0 else "-"
             per_test = "-"
             if plain and config != "plain" and plain.tests and run.tests == plain.tests:
@@ -591,8 +617,10 @@ def table(results: Mapping[str, Mapping[str, RunResult]], comparisons: Mapping[t
                     f"{run.load:.1f}",
                     ratio,
                     per_test,
-                    ("ok" if comparison.ok else "; ".join(comparison.problems)) if comparison else "",
-                    _shorten(run.summary, 70),
+                    ("ok" if comparison.ok else "; ".join(comparison.problems))
+                    if comparison
+                    else "; ".join(plain_problems),
+                    _shorten(run.summary or ("(timed out)" if run.timed_out else "(no summary line)"), 70),
                 ]
             )
     headers = [
@@ -643,9 +671,9 @@ def internal_error_summary(results: Mapping[str, Mapping[str, RunResult]]) -> st
     causes: dict[str, list[str]] = {}
     for name, runs in results.items():
         for config, run in runs.items():
-            for traceback in run.internal_errors:
+            for traceback in [*run.internal_errors, *([run.crash] if run.crash else [])]:
                 causes.setdefault(internal_error_cause(traceback), []).append(f"{name}/{config}")
-    out = [f"\nINTERNALERROR: {cause}\n  in {', '.join(where)}" for cause, where in causes.items()]
+    out = [f"\nINTERNALERROR or crash: {cause}\n  in {', '.join(where)}" for cause, where in causes.items()]
     return "\n".join(out)
 
 
@@ -713,9 +741,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs[config] = run
             if config != "plain":
                 comparisons[(project.name, config)] = compare(runs["plain"], run)
-            state = comparisons[(project.name, config)].problems if config != "plain" else []
+            state = comparisons[(project.name, config)].problems if config != "plain" else run_problems(run)
             print(
-                f"{project.key} {config}: {run.summary} [exit {run.exit_code}, {run.wall:.1f} s]"
+                f"{project.key} {config}: {run.summary or '(no summary line)'} [exit {run.exit_code}, {run.wall:.1f} s]"
                 + (f" -- {'; '.join(state)}" if state else ""),
                 flush=True,
             )
@@ -747,6 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     failed = bool(setup_errors) or any(not c.ok for c in comparisons.values())
+    failed = failed or any(run_problems(runs["plain"]) for runs in results.values() if "plain" in runs)
     return 1 if failed else 0
 
 

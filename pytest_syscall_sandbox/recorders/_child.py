@@ -18,7 +18,6 @@ from typing import NoReturn
 from ..kernel.naming import violation_message
 from ..kernel.syscalls import numbers_of
 from ._sigcontext import set_default
-from .record import HARNESS
 
 #: Frames kept in a record's stack (innermost last).
 STACK_LIMIT = 30
@@ -53,11 +52,6 @@ RECORDER_NEEDS = frozenset({"rt_sigreturn"})
 def outcome_of(mode: str) -> str:
     """A record's outcome in ``mode``: the call ran (audit), or the child aborted or was killed."""
     return {"audit": "allowed", "log-and-abort": "aborted"}.get(mode, "killed")
-
-
-def effective_mode(phase: str, mode: str) -> str:
-    """The mode a trap is handled in: ``audit`` for the harness's own calls, else ``mode``."""
-    return "audit" if phase == HARNESS else mode
 
 
 def end_trap(mode: str, nr: int, thread: str, role: str, location: str, function: str) -> None:

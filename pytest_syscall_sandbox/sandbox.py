@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .engine.compiler import CompiledFilter, compile_allow_list
@@ -24,7 +25,7 @@ from .kernel.naming import thread_get_internal_name, violation_message
 from .kernel.signals import SigInfo, install_handler
 from .kernel.support import unsupported_reason
 from .kernel.syscalls import numbers_of, syscall_number
-from .roles.guard import HarnessGuard, guard_rules
+from .roles.guard import REFUSED, HarnessGuard, guard_rules
 from .roles.guard import explain as explain_guard
 from .roles.hardening import explain, rules_for
 from .roles.policies import SyscallSandboxPolicy
@@ -33,12 +34,13 @@ if TYPE_CHECKING:
     from .roles.registry import RoleRegistry
 
 __all__ = [
+    "FilterSpec",
     "HarnessGuard",
     "allow_list_filter",
     "explain_refusal",
     "install_allow_list",
     "install_prepared",
-    "prepare_allow_list",
+    "prepare",
     "sandbox_action",
     "set_syscall_sandbox_policy",
     "setup_syscall_sandbox",
@@ -118,6 +120,47 @@ def test_disallowed_sandbox_call() -> bool:
 test_disallowed_sandbox_call.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
+@dataclass(frozen=True)
+class FilterSpec:
+    """Everything an allow-list filter is made from (hashable: prepared filters are cached by it).
+
+    ``names`` run, everything else gets ``action``. ``trusted_ip``: the one instruction
+    whose calls skip the role's verdicts (the sigsys recorder's trampoline in audit);
+    never the guard's. ``harden``: the hardening rules (:mod:`.roles.hardening`) of the
+    allowed syscalls are compiled in, refusing with ``harden_action`` when given (see
+    :func:`.roles.hardening.rules_for`), else with ERRNO(EPERM). ``guard``: the harness
+    guard's rules (:func:`.roles.guard.guard_rules`) come first, whatever ``names``
+    allows, also for the trusted instruction and for every x32 number, refusing with
+    ``guard_action`` (else ERRNO(EPERM)); it must differ from ``action``, or a recorder
+    could not tell its refusals apart. The guard's pids are part of the spec.
+    """
+
+    names: frozenset[str]
+    action: Action
+    trusted_ip: int | None = None
+    harden: bool = False
+    harden_action: Action | None = None
+    guard: HarnessGuard | None = None
+    guard_action: Action | None = None
+
+    def __post_init__(self) -> None:
+        if self.guard is not None and self.guard_action == self.action:
+            raise ValueError(f"guard_action {self.guard_action} must differ from the filter's action")
+
+    def compile(self) -> CompiledFilter:
+        """The filter (pure: nothing is installed)."""
+        guard = guard_rules(self.guard, self.guard_action) if self.guard is not None else ()
+        hardening = rules_for(self.names, refusal=self.harden_action) if self.harden else ()
+        return compile_allow_list(
+            numbers_of(self.names),
+            self.action,
+            trusted_ip=self.trusted_ip,
+            trusted_rules=guard,
+            arg_rules=guard + hardening,
+            x32_action=None if self.guard is None else (self.guard_action or REFUSED),
+        )
+
+
 def install_allow_list(
     names: frozenset[str],
     action: Action,
@@ -132,46 +175,26 @@ def install_allow_list(
     allowed syscalls it covers: namespace flags of ``clone``, netlink and raw
     ``socket``, terminal-injection ``ioctl`` fail with EPERM (or ``harden_action``,
     e.g. the recorder's action so that an audit records them), and ``clone3`` with
-    ENOSYS. The plugin prepares its filters with :func:`prepare_allow_list` (which
-    also takes the harness guard); it never sees BPF.
+    ENOSYS. The plugin prepares its filters with :func:`prepare` (which also takes
+    the harness guard); it never sees BPF.
     """
-    install_prepared(
-        prepare_allow_list(names, action, trusted_ip=trusted_ip, harden=harden, harden_action=harden_action)
-    )
+    install_prepared(prepare(FilterSpec(names, action, trusted_ip, harden, harden_action)))
 
 
 @functools.lru_cache(maxsize=64)
-def prepare_allow_list(
-    names: frozenset[str],
-    action: Action,
-    *,
-    trusted_ip: int | None = None,
-    harden: bool = False,
-    harden_action: Action | None = None,
-    guard: HarnessGuard | None = None,
-    guard_action: Action | None = None,
-) -> CompiledFilter:
-    """Compile (once per distinct set of arguments) what :func:`install_allow_list` installs.
+def prepare(spec: FilterSpec) -> CompiledFilter:
+    """Compile (once per distinct spec) and pack what :func:`install_prepared` installs.
 
     The plugin prepares in the main process, before it forks, so that a forked child
-    only has to install: compiling a role costs about 0.4 ms, every test. The guard
-    (pids included) is part of the cache key.
+    only has to install: compiling a role costs about 0.4 ms, every test.
     """
-    compiled = allow_list_filter(
-        names,
-        action,
-        trusted_ip=trusted_ip,
-        harden=harden,
-        harden_action=harden_action,
-        guard=guard,
-        guard_action=guard_action,
-    )
+    compiled = spec.compile()
     compiled.packed()  # packed here too, once: a forked child then only makes the one call
     return compiled
 
 
 def install_prepared(compiled: CompiledFilter) -> None:
-    """Install a filter made by :func:`prepare_allow_list` on the calling thread."""
+    """Install a filter made by :func:`prepare` on the calling thread."""
     install_filter(compiled.program, packed=compiled.packed())
 
 
@@ -185,20 +208,8 @@ def allow_list_filter(
     guard: HarnessGuard | None = None,
     guard_action: Action | None = None,
 ) -> CompiledFilter:
-    """The filter :func:`install_allow_list` installs (pure: nothing is installed).
-
-    ``names`` run, everything else gets ``action``; with ``harden`` the hardening
-    rules (:mod:`.roles.hardening`) of the allowed syscalls are compiled in, refusing with ``harden_action``
-    when given (see :func:`rules_for`), else with ERRNO(EPERM). With ``guard`` the
-    harness guard's rules (:func:`.roles.guard.guard_rules`) come first, whatever
-    ``names`` allows, refusing with ``guard_action`` (else ERRNO(EPERM)); it must
-    differ from ``action``, or a recorder could not tell its refusals apart.
-    """
-    if guard is not None and guard_action == action:
-        raise ValueError(f"guard_action {guard_action} must differ from the filter's action")
-    rules = guard_rules(guard, guard_action) if guard is not None else ()
-    rules += rules_for(names, refusal=harden_action) if harden else ()
-    return compile_allow_list(numbers_of(names), action, trusted_ip=trusted_ip, arg_rules=rules)
+    """The filter of :class:`FilterSpec` ``(names, action, ...)`` (pure: nothing is installed)."""
+    return FilterSpec(frozenset(names), action, trusted_ip, harden, harden_action, guard, guard_action).compile()
 
 
 def explain_refusal(nr: int, args: tuple[int, ...], allowed: frozenset[str], *, guarded: bool = False) -> str:

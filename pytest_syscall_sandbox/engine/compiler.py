@@ -37,7 +37,7 @@ from typing import Union
 
 from ..errors import BpfError
 from ..kernel.actions import ALLOW, KILL_PROCESS, Action
-from ..kernel.syscalls import AUDIT_ARCH_X86_64, NAMES, NUMBERS, X32_SYSCALL_BIT
+from ..kernel.syscalls import AUDIT_ARCH_X86_64, NAMES, NUMBERS, X32_CALLS, X32_SYSCALL_BIT
 from .bpf import (
     BPF_JEQ,
     BPF_JGE,
@@ -222,14 +222,17 @@ def _leaf(b: Backward, verdict: _Verdict) -> int:
     return b.subprogram(NAMES.get(verdict.nr, str(verdict.nr)), lambda: _subprogram(b, verdict))
 
 
-def _prologue(b: Backward, arch_action: Action, trusted_ip: int | None) -> None:
-    """``A = arch; if (A != X86_64) return arch_action``, the trusted-IP escape, ``A = sys_number``."""
+def _prologue(b: Backward, arch_action: Action, trusted: int | None, trusted_ip: int | None) -> None:
+    """``A = arch; if (A != X86_64) return arch_action``, the trusted-IP branch, ``A = sys_number``.
+
+    ``trusted``: the entry of the trusted calls' own dispatch (:func:`_trusted_body`).
+    """
     number = b.load(SECCOMP_DATA_NR)  # A = sys_number
-    if trusted_ip is not None:
-        # Syscalls made from one known instruction run unchecked: the SIGSYS handler's
-        # way to re-issue a trapped call (Chromium's seccomp-bpf has the same escape hatch).
-        allow = b.ret(ALLOW)
-        b.cond(BPF_JEQ, trusted_ip >> 32, allow, number)
+    if trusted_ip is not None and trusted is not None:
+        # Syscalls made from one known instruction skip the role's verdicts (the SIGSYS
+        # handler's way to re-issue a trapped call; Chromium's seccomp-bpf has the same
+        # escape hatch), never the rules given for them (the harness guard's).
+        b.cond(BPF_JEQ, trusted_ip >> 32, trusted, number)
         high = b.load(SECCOMP_DATA_IP + 4)  # A = instruction_pointer >> 32
         b.cond(BPF_JEQ, trusted_ip & 0xFFFFFFFF, high, number)
         b.load(SECCOMP_DATA_IP)  # A = instruction_pointer
@@ -237,6 +240,50 @@ def _prologue(b: Backward, arch_action: Action, trusted_ip: int | None) -> None:
     refuse = b.ret(arch_action)
     b.cond(BPF_JEQ, AUDIT_ARCH_X86_64, checks, refuse)  # if (A == X86_64) skip
     b.load(SECCOMP_DATA_ARCH)  # A = arch
+
+
+def _verdicts(
+    rules: Mapping[int, Action], default: Action, arg_rules: Sequence[Rule]
+) -> tuple[dict[int, _Verdict], list[Rule]]:
+    """Each number's verdict other than ``default`` (a sub-program where rules can change it)."""
+    verdicts: dict[int, _Verdict] = {nr: action for nr, action in rules.items() if action != default}
+    kept_rules: list[Rule] = []
+    for nr, group in rules_by_number(arg_rules).items():
+        kept, fallback = _effective(group, rules.get(nr, default))
+        kept_rules += kept
+        verdicts[nr] = _Checked(nr, kept, fallback) if kept else fallback
+        if verdicts[nr] == default:
+            del verdicts[nr]
+    return verdicts, kept_rules
+
+
+def _guarded_tree(b: Backward, verdicts: Mapping[int, _Verdict], default: Action, x32: Action) -> int:
+    """``if (A >= X32_SYSCALL_BIT) return default`` (x32 calls: ``x32``), then the search tree.
+
+    Returns the tree's comparisons. The kernel runs a number as an x32 call only in
+    ``X32_SYSCALL_BIT + 0 .. X32_CALLS - 1``; any other number at or above the bit
+    (``syscall(-1)`` too) is ENOSYS there, so only that range gets ``x32``.
+    """
+    comparisons = _tree(b, _runs(verdicts, default))
+    body = b.next
+    refuse = b.ret(default)
+    if x32 == default:
+        b.cond(BPF_JGE, X32_SYSCALL_BIT, refuse, body)  # x32 ABI: never allowed
+        return comparisons
+    x32_call = b.ret(x32)
+    beyond = b.cond(BPF_JGE, X32_SYSCALL_BIT + X32_CALLS, refuse, x32_call)
+    b.cond(BPF_JGE, X32_SYSCALL_BIT, beyond, body)
+    return comparisons
+
+
+def _trusted_body(b: Backward, trusted_rules: Sequence[Rule], x32_action: Action | None) -> int:
+    """The dispatch of calls from the trusted instruction: ``trusted_rules``, else ALLOW; its entry."""
+    if not trusted_rules and x32_action is None:
+        return b.ret(ALLOW)
+    verdicts, _kept = _verdicts({}, ALLOW, trusted_rules)
+    _guarded_tree(b, verdicts, ALLOW, ALLOW if x32_action is None else x32_action)
+    b.note(b.next, "the trusted instruction's calls: only the rules given for them")
+    return b.load(SECCOMP_DATA_NR)
 
 
 def _runs(rules: Mapping[int, _Verdict], default: Action) -> list[tuple[int, _Verdict]]:
@@ -288,39 +335,35 @@ def compile_rules(
     arch_action: Action = KILL_PROCESS,
     layout: str = TREE,
     trusted_ip: int | None = None,
+    trusted_rules: Sequence[Rule] = (),
     arg_rules: Sequence[Rule] = (),
+    x32_action: Action | None = None,
 ) -> CompiledFilter:
     """Compile per-number actions; every other number (and x32) gets ``default``.
 
     ``layout="linear"`` reproduces upstream Bitcoin Core's shape (one ``JEQ`` and one
     return per entry, no x32 check), kept for comparison and benchmarks.
     ``trusted_ip``: syscalls whose ``instruction_pointer`` (the address right after
-    the ``syscall`` instruction) equals it are allowed whatever their number.
-    ``arg_rules``: :class:`~.rules.Rule` objects, tried in order per syscall before its
-    entry in ``rules`` (or ``default``) applies; see :mod:`.rules` for the semantics.
+    the ``syscall`` instruction) equals it are allowed whatever their number, except
+    where one of ``trusted_rules`` (tried as argument rules, ALLOW their fallback) says
+    otherwise. ``arg_rules``: :class:`~.rules.Rule` objects, tried in order per syscall
+    before its entry in ``rules`` (or ``default``) applies; see :mod:`.rules` for the
+    semantics. ``x32_action``: what x32 numbers get instead of ``default`` (tree layout;
+    also from the trusted instruction): their arguments are never checked.
     """
     _check_rules(rules)
     if trusted_ip is not None and not 0 < trusted_ip < 1 << 64:
         raise BpfError(f"trusted_ip must be a 64-bit user address, got {trusted_ip:#x}")
-    verdicts: dict[int, _Verdict] = {nr: action for nr, action in rules.items() if action != default}
-    kept_rules: list[Rule] = []
-    for nr, group in rules_by_number(arg_rules).items():
-        kept, fallback = _effective(group, rules.get(nr, default))
-        kept_rules += kept
-        verdicts[nr] = _Checked(nr, kept, fallback) if kept else fallback
-        if verdicts[nr] == default:
-            del verdicts[nr]
+    verdicts, kept_rules = _verdicts(rules, default, arg_rules)
     b = Backward()
+    trusted = _trusted_body(b, trusted_rules, x32_action) if trusted_ip is not None else None
     if layout == TREE:
-        comparisons = _tree(b, _runs(verdicts, default))
-        body = b.next
-        refuse = b.ret(default)
-        b.cond(BPF_JGE, X32_SYSCALL_BIT, refuse, body)  # x32 ABI: never allowed
+        comparisons = _guarded_tree(b, verdicts, default, default if x32_action is None else x32_action)
     elif layout == LINEAR:
         comparisons = _linear(b, verdicts, default)
     else:
         raise ValueError(f"unknown layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}")
-    _prologue(b, arch_action, trusted_ip)
+    _prologue(b, arch_action, trusted, trusted_ip)
     instructions, notes, subprograms = b.build()
     validate(instructions)
     fallbacks = {nr: (v.fallback if isinstance(v, _Checked) else v) for nr, v in verdicts.items()}
@@ -345,11 +388,14 @@ def compile_allow_list(
     arch_action: Action = KILL_PROCESS,
     layout: str = TREE,
     trusted_ip: int | None = None,
+    trusted_rules: Sequence[Rule] = (),
     arg_rules: Sequence[Rule] = (),
+    x32_action: Action | None = None,
 ) -> CompiledFilter:
     """Compile an allow-list: the numbers in ``allowed`` run, the rest get ``default``.
 
-    ``arg_rules`` refine single syscalls by their arguments (see :func:`compile_rules`).
+    ``arg_rules`` refine single syscalls by their arguments; ``trusted_ip``,
+    ``trusted_rules`` and ``x32_action`` as in :func:`compile_rules`.
     """
     return compile_rules(
         dict.fromkeys(allowed, ALLOW),
@@ -357,5 +403,7 @@ def compile_allow_list(
         arch_action=arch_action,
         layout=layout,
         trusted_ip=trusted_ip,
+        trusted_rules=trusted_rules,
         arg_rules=arg_rules,
+        x32_action=x32_action,
     )

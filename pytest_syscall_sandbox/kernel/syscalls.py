@@ -14,6 +14,9 @@ AUDIT_ARCH_X86_64 = 0xC000003E
 AUDIT_ARCH_I386 = 0x40000003
 #: ``__X32_SYSCALL_BIT``: set in ``nr`` by x32-ABI calls, which share AUDIT_ARCH_X86_64.
 X32_SYSCALL_BIT = 0x40000000
+#: More than the x32 table holds (about 550 entries on Linux 6.x): the kernel runs
+#: ``X32_SYSCALL_BIT + 0 .. X32_CALLS - 1`` as x32 calls, any other number at or above the bit is ENOSYS.
+X32_CALLS = 1024
 
 #: number -> name.
 NAMES: Mapping[int, str] = MappingProxyType(SYSCALLS_X86_64)

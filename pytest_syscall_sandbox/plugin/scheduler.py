@@ -20,7 +20,7 @@ import pytest
 
 from ..kernel.support import unsupported_reason
 from ..recorders.base import ChildContext, Recorder, RecorderSession
-from ..sandbox import HarnessGuard, prepare_allow_list
+from ..sandbox import FilterSpec, HarnessGuard, prepare
 from .child import ChildState, child_main, go_message
 from .child_results import read_results, replay_warnings
 from .ledger import PROFILE, Ledger
@@ -183,14 +183,16 @@ class Scheduler:
         parent, its tracer under ptrace) and its parent (the xdist controller) from the
         test, and keeps the test from blinding or escaping the recorder.
         """
-        return prepare_allow_list(
-            self.ledger.filter_allows(sandbox.role, sandbox.mode) | session.needs,
-            session.action,
-            trusted_ip=session.trusted_ip,
-            harden=sandbox.role.harden,
-            harden_action=session.action,
-            guard=HarnessGuard.around(),
-            guard_action=getattr(session, "guard_action", None),
+        return prepare(
+            FilterSpec(
+                self.ledger.filter_allows(sandbox.role, sandbox.mode) | session.needs,
+                session.action,
+                trusted_ip=session.trusted_ip,
+                harden=sandbox.role.harden,
+                harden_action=session.action,
+                guard=HarnessGuard.around(),
+                guard_action=getattr(session, "guard_action", None),
+            )
         )
 
     def fork_ahead(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

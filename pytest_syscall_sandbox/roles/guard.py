@@ -25,7 +25,12 @@ syscall                  refused when                                verdict
 ``pidfd_send_signal``,   always: a pidfd (or a ``/proc/PID``         the guard's refusal
 ``pidfd_getfd``          directory) may name the harness, and a
                          filter cannot see which process it names
+any x32 ABI number       always: the rules above are for x86-64      the guard's refusal
+                         numbers (``kill`` is 62 | 0x40000000 there)
 =======================  ==========================================  ===================
+
+The rules also hold for the one instruction a filter may trust (the sigsys recorder's
+trampoline in audit mode): it skips the role's verdicts, never the guard's.
 
 Why: a filter of the test's own returning ``ERRNO`` outranks the recorder's
 ``TRACE``/``TRAP``, so every call it covers would vanish from the records (every
@@ -56,7 +61,7 @@ from dataclasses import dataclass
 
 from ..engine.rules import ArgAnySet, ArgEq, ArgLt, Rule, deciding_rule
 from ..kernel.actions import ERRNO, Action
-from ..kernel.syscalls import get_linux_syscall_name
+from ..kernel.syscalls import X32_CALLS, X32_SYSCALL_BIT, get_linux_syscall_name
 
 PR_SET_SECCOMP = 22
 #: seccomp(2) operations below this one install something: SET_MODE_STRICT (0), SET_MODE_FILTER (1).
@@ -208,6 +213,8 @@ def explain(nr: int, args: Sequence[int], guard: HarnessGuard | None = None) -> 
     it do so), whatever processes it protected then.
     """
     a = [*args, 0, 0, 0, 0, 0, 0][:6]
+    if X32_SYSCALL_BIT <= nr & 0xFFFFFFFF < X32_SYSCALL_BIT + X32_CALLS:
+        return f"x32 ABI call {nr & 0xFFFFFFFF:#x}: its arguments cannot be checked: {_BY_GUARD}"
     if guard is None:
         named = {_int(a[0]), _int(a[1])}
         guard = HarnessGuard(frozenset(named), frozenset(named | {-value for value in named}))

@@ -13,7 +13,7 @@ from pytest_syscall_sandbox.kernel.actions import ALLOW, ERRNO, TRACE, Action
 from pytest_syscall_sandbox.kernel.syscalls import syscall_number
 from pytest_syscall_sandbox.roles.guard import HarnessGuard, explain, guard_rules
 from pytest_syscall_sandbox.roles.registry import RoleRegistry
-from pytest_syscall_sandbox.sandbox import allow_list_filter, prepare_allow_list
+from pytest_syscall_sandbox.sandbox import FilterSpec, allow_list_filter, prepare
 
 # By hand, independent of the package.
 PR_SET_SECCOMP, PR_SET_NAME = 22, 15
@@ -84,6 +84,42 @@ def test_the_guard_applies_whatever_the_role_allows() -> None:
     assert verdict("kill", 4244, SIGSTOP, allowed=frozenset()) == ROLE
 
 
+TRUSTED_IP = 0x7F00_1234_5678
+X32_SYSCALL_BIT = 0x40000000
+
+
+def trusted_verdict(nr: int, *args: int, ip: int = TRUSTED_IP) -> Action:
+    """The verdict of a sigsys audit filter (trusting ``TRUSTED_IP``) on a call made from ``ip``."""
+    compiled = allow_list_filter(NET, ROLE, trusted_ip=TRUSTED_IP, guard=HARNESS, guard_action=GUARD)
+    padded = (tuple(args) + (0,) * 6)[:6]
+    return emulate(compiled.program, SeccompData(nr, instruction_pointer=ip, args=padded), check=False).action
+
+
+def test_the_trusted_instruction_skips_the_role_never_the_guard() -> None:
+    """The trampoline re-issues what the role trapped; it can never reach the harness."""
+    mkdirat, kill = syscall_number("mkdirat"), syscall_number("kill")
+    assert trusted_verdict(mkdirat, 2**64 - 100, 0, 0o755) == ALLOW  # NET lacks it: re-issued, runs
+    assert trusted_verdict(mkdirat, 2**64 - 100, 0, 0o755, ip=TRUSTED_IP + 2) == ROLE  # elsewhere: the role
+    assert trusted_verdict(kill, 4244, SIGSTOP) == ALLOW
+    assert trusted_verdict(kill, 4242, SIGSTOP) == GUARD
+    assert trusted_verdict(syscall_number("prctl"), PR_SET_SECCOMP, 2, 0) == GUARD
+    assert trusted_verdict(syscall_number("clone"), CLONE_UNTRACED | SIGCHLD, 0) == GUARD
+    assert trusted_verdict(syscall_number("clone3"), 0, 88) == ERRNO(38)
+    assert trusted_verdict(syscall_number("pidfd_send_signal"), 3, SIGSTOP, 0, 0) == GUARD
+
+
+def test_x32_numbers_are_refused_by_the_guard_in_every_mode() -> None:
+    """The guard cannot read an x32 call's arguments (x32 ``kill`` is 62 | X32_SYSCALL_BIT): it never runs."""
+    x32_kill = X32_SYSCALL_BIT | syscall_number("kill")
+    assert trusted_verdict(x32_kill, 4242, SIGSTOP) == GUARD
+    assert trusted_verdict(x32_kill, 4242, SIGSTOP, ip=0x1000) == GUARD
+    assert trusted_verdict(X32_SYSCALL_BIT | 1023, ip=0x1000) == GUARD
+    assert trusted_verdict(X32_SYSCALL_BIT | 1024, ip=0x1000) == ROLE  # ENOSYS in the kernel: the role's default
+    assert trusted_verdict(2**32 - 1, ip=0x1000) == ROLE  # syscall(-1)
+    unguarded = allow_list_filter(NET, ROLE)
+    assert emulate(unguarded.program, SeccompData(x32_kill), check=False).action == ROLE  # upstream: the default
+
+
 def test_around_names_this_process_its_threads_and_its_parent() -> None:
     import os
     import threading
@@ -96,9 +132,9 @@ def test_around_names_this_process_its_threads_and_its_parent() -> None:
 
 def test_the_guard_is_part_of_the_cache_key() -> None:
     other = HarnessGuard(targets=frozenset({9999}), groups=frozenset())
-    first = prepare_allow_list(NET, ROLE, guard=HARNESS, guard_action=GUARD)
-    assert prepare_allow_list(NET, ROLE, guard=HARNESS, guard_action=GUARD) is first
-    assert prepare_allow_list(NET, ROLE, guard=other, guard_action=GUARD).program != first.program
+    first = prepare(FilterSpec(NET, ROLE, guard=HARNESS, guard_action=GUARD))
+    assert prepare(FilterSpec(NET, ROLE, guard=HARNESS, guard_action=GUARD)) is first
+    assert prepare(FilterSpec(NET, ROLE, guard=other, guard_action=GUARD)).program != first.program
 
 
 def test_a_guard_action_equal_to_the_role_action_is_refused() -> None:

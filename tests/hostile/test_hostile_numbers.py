@@ -61,3 +61,30 @@ def test_syscall_minus_one_is_recorded_not_a_crash(pytester: pytest.Pytester, re
         run.result.assert_outcomes(failed=1)
     (record,) = [r for r in run.records() if r["nr"] == -1]
     assert record["syscall"] == "*unknown*"
+
+
+X32_KILL = """
+import ctypes
+import os
+import signal
+
+import pytest
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@pytest.mark.sandbox("INITIALIZATION")
+def test_x32_kill_of_the_harness():
+    # x32's kill is 62 | 0x40000000: a filter rule on kill's x86-64 number never sees it.
+    _libc.syscall(ctypes.c_long(0x40000000 | 62), ctypes.c_long(os.getppid()), ctypes.c_long(signal.SIGSTOP))
+"""
+
+
+def test_an_x32_call_is_refused_by_the_guard_in_audit(pytester: pytest.Pytester, recorder: str) -> None:
+    """Where the kernel runs x32 calls, this one would stop pytest; the guard refuses every x32 number."""
+    pytester.makepyfile(X32_KILL)
+    run = attack(pytester, recorder, "audit")
+    run.result.assert_outcomes(failed=1)
+    run.result.stdout.fnmatch_lines(["*x32 ABI call 0x4000003e: its arguments cannot be checked*harness guard*"])
+    (record,) = [r for r in run.records() if r["nr"] == 0x4000003E]
+    assert record["outcome"] == "refused"

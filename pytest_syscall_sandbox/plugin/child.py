@@ -2,9 +2,11 @@
 
 The child waits at its gate until its test's turn, runs the test's phases as pytest's
 runner does, and appends every report it would log (:mod:`.forwarding`) and each
-warning to the results file. The filter goes on right around the test function (scope
-``call``) or its fixtures' setup (scope ``test``): the session's phase wrappers call
-:meth:`ChildState.filtered`, after every other plugin's setup of that phase.
+warning to its results area (:class:`.child_results.ResultsArea`). The filter goes on
+right around the test function (scope ``call``) or its fixtures' setup (scope
+``test``): the session's phase wrappers call :meth:`ChildState.filtered`, after every
+other plugin's setup of that phase. Right before the filter, the child enters a
+Landlock domain of its own (:mod:`..kernel.landlock`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from ..kernel.landlock import confine_to_own_processes
 from ..recorders.base import ChildContext, RecorderSession
 from ..sandbox import install_prepared
 from . import forwarding
-from .child_results import sending_warnings
+from .child_results import ResultsArea, sending_warnings
 from .outcomes import CHILD_INTERNAL_ERROR
 from .quiet_capture import quiet_fd_capture
 from .settings import TestSandbox
@@ -61,12 +64,13 @@ class ChildState:
         self.context = context
         self.compiled = compiled  # prepared in the main process: the child only installs
         self.installed = False
-        self.results = -1  # the descriptor of the results file, once the test runs
+        self.results: ResultsArea | None = None  # where its reports go, once the test runs
 
     def filtered(self, phase: str, config: pytest.Config) -> Generator[None, None, None]:
         """Run the wrapped phase under the filter (installed now if it is not yet)."""
         if not self.installed:
             quiet_fd_capture(config)  # pytest's capture then needs no syscall between phases
+            confine_to_own_processes()  # where the kernel has Landlock: pytest's memory is out of reach
             install_prepared(self.compiled)
             self.installed = True
         self.context.phase = phase
@@ -76,7 +80,7 @@ class ChildState:
             self.context.phase = "harness"
 
 
-def child_main(item: pytest.Item, state: ChildState, fd: int, gate: int) -> None:  # pragma: no cover - child
+def child_main(item: pytest.Item, state: ChildState, area: ResultsArea, gate: int) -> None:  # pragma: no cover - child
     """Everything the child does after its fork set-up; whatever happens, it ends in ``os._exit``."""
     code = CHILD_INTERNAL_ERROR
     try:
@@ -91,10 +95,10 @@ def child_main(item: pytest.Item, state: ChildState, fd: int, gate: int) -> None
             code = 0
             return
         os.close(gate)
-        state.results = fd
-        with sending_warnings(fd):  # as they are made: a child that dies keeps them
+        state.results = area
+        with sending_warnings(area):  # as they are made: a child that dies keeps them
             for report in run_phases(item):
-                forwarding.send(config, fd, report, True, state.context)
+                forwarding.send(config, area, report, True, state.context)
         code = 0
     except BaseException:
         import traceback

@@ -1,23 +1,27 @@
 """What a sandboxed test's child hands back to the main process: reports and warnings.
 
 The child appends one document per line (:mod:`.transport`'s JSON, which keeps
-tuples) to a temporary file the main process reads once the child is gone (no
-reader thread; no pipe a large report could fill): every report the child would
-have logged, in pytest's own serializable form, in the order it was made, and each
-warning the test shows, written as it is shown (:func:`sending_warnings`), so a
-child that dies keeps what it reported and warned before. pytest records warnings
-in the main process around each test; :func:`replay_warnings` shows a sandboxed
-test's warnings again there, where pytest's recording picks them up for its
-warnings summary.
+tuples) to a :class:`ResultsArea`: memory the main process maps, shared, before it
+forks, and reads once the child is gone. Writing there is a copy into memory: no
+syscall (a role without ``write`` still reports), no descriptor a test could close,
+``dup2`` over or reuse (``os.closerange``, daemonizing code), no reader thread, no
+pipe a large report could fill. It holds every report the child would have logged,
+in pytest's own serializable form, in the order it was made, and each warning the
+test shows, written as it is shown (:func:`sending_warnings`), so a child that dies
+keeps what it reported and warned before. pytest records warnings in the main
+process around each test; :func:`replay_warnings` shows a sandboxed test's warnings
+again there, where pytest's recording picks them up for its warnings summary.
 """
 
 from __future__ import annotations
 
-import os
+import mmap
+import struct
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from . import transport
@@ -32,21 +36,65 @@ OWN = "own"
 _STAND_INS: dict[str, type[Warning]] = {}
 
 
-def write_line(fd: int, document: dict[str, Any]) -> None:
-    """Append one document (all of it, even if ``write`` is short)."""
-    view = memoryview(transport.dumps(document).encode() + b"\n")
-    while view:
-        view = view[os.write(fd, view) :]
+#: Bytes of the results area (only the pages a child writes take memory).
+AREA_SIZE = 64 << 20
+_MAP_NORESERVE = 0x4000  # Linux; not in the mmap module
+#: The area's header: bytes of whole documents written, bytes of documents that did not fit.
+_HEADER = struct.Struct("=QQ")
 
 
-def write_report(fd: int, data: dict[str, Any], own: bool) -> None:
+class ResultsArea:
+    """Shared memory a child appends documents to and the main process reads once it is gone.
+
+    Made in the main process before the fork (``MAP_SHARED``): the child writes into
+    its copy of the mapping, the main process sees it. The length in the header moves
+    only after a whole document is in place, so a child killed while writing leaves
+    what came before intact. A document that does not fit is counted, not written.
+    """
+
+    def __init__(self, size: int = AREA_SIZE) -> None:
+        self._memory = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | _MAP_NORESERVE)
+
+    def append(self, document: dict[str, Any]) -> None:
+        """Append one document, or count its bytes as lost if it does not fit."""
+        data = transport.dumps(document).encode() + b"\n"
+        used, lost = _HEADER.unpack_from(self._memory)
+        start = _HEADER.size + used
+        if start + len(data) > len(self._memory):
+            _HEADER.pack_into(self._memory, 0, used, lost + len(data))
+            return
+        self._memory[start : start + len(data)] = data
+        _HEADER.pack_into(self._memory, 0, used + len(data), lost)
+
+    def take(self) -> ChildResults:
+        """What the child wrote, decoded; the area is unmapped."""
+        size = len(self._memory)
+        try:
+            used, lost = _HEADER.unpack_from(self._memory)
+            used = min(used, size - _HEADER.size)  # the child's memory: never trusted
+            data = self._memory[_HEADER.size : _HEADER.size + used]
+        finally:
+            self.close()
+        results = _decode(data)
+        if lost:
+            results.lost = (
+                f"sandbox: {lost} bytes of the test's reports did not fit in its {size >> 20} MiB results area"
+            )
+        return results
+
+    def close(self) -> None:
+        """Unmap (also in a child forked meanwhile, which must not hold another test's area)."""
+        self._memory.close()
+
+
+def write_report(area: ResultsArea, data: dict[str, Any], own: bool) -> None:
     """Append one report's serializable form; ``own``: the protocol's setup, call or teardown report."""
-    write_line(fd, {REPORT: data, OWN: own})
+    area.append({REPORT: data, OWN: own})
 
 
 @contextmanager
-def sending_warnings(fd: int) -> Iterator[None]:
-    """While inside: every warning shown (after the filters in force) goes to ``fd`` at once.
+def sending_warnings(area: ResultsArea) -> Iterator[None]:
+    """While inside: every warning shown (after the filters in force) goes to ``area`` at once.
 
     ``warnings.showwarning`` is the documented hook for this; ``pytest.warns`` and
     ``recwarn`` install their own inside and still see their warnings.
@@ -67,37 +115,39 @@ def sending_warnings(fd: int) -> Iterator[None]:
             "lineno": int(lineno),
             "line": line,
         }
-        try:
-            write_line(fd, {WARNING: document})
-        except OSError:
-            pass  # the test closed the descriptor: the warning is not worth failing it
+        area.append({WARNING: document})
 
     with warnings.catch_warnings():
         warnings.showwarning = show
         yield
 
 
-def read_results(results_file: Any) -> tuple[list[tuple[dict[str, Any], bool]], list[dict[str, Any]]]:
-    """([(serialized report, own), ...] in the child's order, warnings) from its file, closed here."""
-    with results_file:
-        results_file.seek(0)
-        data = results_file.read()
-    reports: list[tuple[dict[str, Any], bool]] = []
-    emitted: list[dict[str, Any]] = []
+@dataclass
+class ChildResults:
+    """What a child handed back: its reports in order (each with ``own``), its warnings."""
+
+    reports: list[tuple[dict[str, Any], bool]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: Why some of what the child wrote is missing, if it is.
+    lost: str | None = None
+
+
+def _decode(data: bytes) -> ChildResults:
+    results = ChildResults()
     for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:
             document = transport.loads(line)
         except transport.DecodeError:
-            break  # a child killed mid-write: keep what came whole
+            break  # written over by the test: keep what came before
         if not isinstance(document, dict):
             continue
         if isinstance(document.get(WARNING), dict):
-            emitted.append(document[WARNING])
+            results.warnings.append(document[WARNING])
         elif isinstance(document.get(REPORT), dict):
-            reports.append((document[REPORT], document.get(OWN) is True))
-    return reports, emitted
+            results.reports.append((document[REPORT], document.get(OWN) is True))
+    return results
 
 
 def replay_warnings(emitted: list[dict[str, Any]]) -> None:

@@ -2,7 +2,7 @@
 
 In the child, every ``pytest_runtest_logreport`` call (the three phase reports, the
 reports of pytest's ``subtests`` fixture and of unittest's ``subTest``, any other
-plugin's) is written to the results file as it is made, in pytest's own
+plugin's) is written to the results area as it is made, in pytest's own
 serializable form (:mod:`.transport` keeps its tuples), and reaches no other plugin
 there: :func:`quiet_logreport` removes their implementations in the child. The main
 process decodes the reports (:func:`receive`) and logs each, in order, through
@@ -26,7 +26,7 @@ import pytest
 
 from ..recorders.base import ChildContext
 from ..recorders.record import HARNESS
-from .child_results import write_report
+from .child_results import ResultsArea, write_report
 
 #: Attributes the plugin puts on a test's last report in the main process; a child's are dropped.
 CLAIMS = ("sandbox_records", "sandbox_role", "sandbox_role_facts", "sandbox_incomplete")
@@ -47,7 +47,7 @@ def quiet_logreport(config: pytest.Config, keep: tuple[object, ...]) -> None:
             caller._remove_plugin(impl.plugin)
 
 
-def send(config: pytest.Config, fd: int, report: pytest.TestReport, own: bool, context: ChildContext) -> None:
+def send(config: pytest.Config, area: ResultsArea, report: pytest.TestReport, own: bool, context: ChildContext) -> None:
     """In the child: write ``report`` for the main process; ``own``: one of the protocol's phase reports.
 
     Logging a report is pytest's work, not the test's: it runs as phase ``harness``
@@ -61,7 +61,7 @@ def send(config: pytest.Config, fd: int, report: pytest.TestReport, own: bool, c
             config.hook.pytest_report_teststatus(report=report, config=config)
         data = config.hook.pytest_report_to_serializable(config=config, report=report)
         if isinstance(data, dict):
-            write_report(fd, data, own)
+            write_report(area, data, own)
     finally:
         if phase != HARNESS:
             context.phase = phase

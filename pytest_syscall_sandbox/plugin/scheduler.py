@@ -11,10 +11,9 @@ closed gate and is reaped.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,7 +21,7 @@ from ..kernel.support import unsupported_reason
 from ..recorders.base import ChildContext, Recorder, RecorderSession
 from ..sandbox import FilterSpec, HarnessGuard, prepare
 from .child import ChildState, child_main, go_message
-from .child_results import read_results, replay_warnings
+from .child_results import ResultsArea, replay_warnings
 from .ledger import PROFILE, Ledger
 from .outcomes import Finished
 from .settings import TestSandbox, sandbox_of
@@ -45,14 +44,14 @@ class Forked:
         sandbox: TestSandbox,
         session: RecorderSession,
         compiled: CompiledFilter,
-        report_file: Any,
+        results: ResultsArea,
         gate: int,
     ) -> None:
         self.item = item
         self.sandbox = sandbox
         self.session = session
         self.compiled = compiled  # the filter the child will install
-        self.report_file = report_file
+        self.results = results
         self.started = 0.0
         self._gate = gate
 
@@ -69,11 +68,11 @@ class Forked:
         """The test will not run in this child: it exits at its closed gate, and is reaped."""
         self._close_gate()
         self.session.wait(time.monotonic() + CANCEL_TIMEOUT)
-        self.report_file.close()
+        self.results.close()
 
     def close_in_other_child(self) -> None:
         """In another child forked meanwhile: close what the main process holds for this one."""
-        self.report_file.close()
+        self.results.close()
         for fd in self.session.parent_fds():
             os.close(fd)
 
@@ -133,10 +132,13 @@ class Scheduler:
             outcome = session.wait(time.monotonic())
         finally:
             self._running = None
-        raw_reports, emitted = read_results(child.report_file)
+        results = child.results.take()
         if self.config.pluginmanager.has_plugin("warnings"):  # pytest's recording, unless -p no:warnings
-            replay_warnings(emitted)
-        return Finished(outcome, raw_reports, session.needs, time.monotonic() - child.started, interrupted)
+            replay_warnings(results.warnings)
+        finished = Finished(outcome, results.reports, session.needs, time.monotonic() - child.started, interrupted)
+        if results.lost:
+            finished.outcome.notes.append(results.lost)
+        return finished
 
     def _fork(self, item: pytest.Item, sandbox: TestSandbox) -> Forked:
         """Fork ``item``'s child, which waits at its gate; raises OSError if it cannot."""
@@ -147,10 +149,9 @@ class Scheduler:
         session = self.recorder(sandbox.recorder).start(context)
         compiled = self._prepare(sandbox, session)
         _make_base_temp(item)
-        # The child appends its reports to a temporary file, read once it is gone: no
-        # reader thread, and no pipe that a child with a large report could fill.
+        # The child appends its reports to shared memory, read once it is gone.
         try:
-            report_file = tempfile.TemporaryFile(prefix="sandbox-reports-")
+            results = ResultsArea()
         except OSError:
             session.abandon()
             raise
@@ -163,7 +164,7 @@ class Scheduler:
                 os.close(gate)
                 raise
         except OSError:
-            report_file.close()
+            results.close()
             session.abandon()
             raise
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
@@ -171,10 +172,10 @@ class Scheduler:
             if self._running is not None:  # forked ahead: the running test's descriptors are not ours
                 self._running.close_in_other_child()
             self.child = ChildState(sandbox, session, context, compiled)
-            child_main(item, self.child, report_file.fileno(), gate_read)
+            child_main(item, self.child, results, gate_read)
         os.close(gate_read)
         session.in_parent(pid)
-        return Forked(item, sandbox, session, compiled, report_file, gate)
+        return Forked(item, sandbox, session, compiled, results, gate)
 
     def _prepare(self, sandbox: TestSandbox, session: RecorderSession) -> CompiledFilter:
         """The filter the test's child installs (compiled once per distinct allow-list and guard).

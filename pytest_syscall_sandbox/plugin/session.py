@@ -183,7 +183,7 @@ class SandboxSession:
         """
         child = self.scheduler.child
         if child is not None:
-            if child.results >= 0:
+            if child.results is not None:
                 forwarding.send(self.config, child.results, report, False, child.context)
             return
         role = getattr(report, "sandbox_role", None)

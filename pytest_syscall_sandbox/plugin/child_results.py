@@ -71,12 +71,13 @@ class ResultsArea:
         size = len(self._memory)
         try:
             used, lost = _HEADER.unpack_from(self._memory)
-            used = min(used, size - _HEADER.size)  # the child's memory: never trusted
-            data = self._memory[_HEADER.size : _HEADER.size + used]
+            data = self._memory[_HEADER.size : _HEADER.size + min(used, size)]
         finally:
             self.close()
         results = _decode(data)
-        if lost:
+        if used > size - _HEADER.size or lost > 1 << 40:  # the child's memory: never trusted
+            results.lost = "sandbox: the test wrote over the memory its reports travel in; what they said is lost"
+        elif lost:
             results.lost = (
                 f"sandbox: {lost} bytes of the test's reports did not fit in its {size >> 20} MiB results area"
             )

@@ -28,6 +28,8 @@ from ..recorders.base import ChildContext
 from ..recorders.record import HARNESS
 from .child_results import ResultsArea, write_report
 
+#: Key the child adds to a report whose longrepr pytest could carry only as text.
+TEXT_LONGREPR = "sandbox_text_longrepr"
 #: Attributes the plugin puts on a test's last report in the main process; a child's are dropped.
 CLAIMS = ("sandbox_records", "sandbox_role", "sandbox_role_facts", "sandbox_incomplete")
 
@@ -50,8 +52,10 @@ def quiet_logreport(config: pytest.Config, keep: tuple[object, ...]) -> None:
 def send(config: pytest.Config, area: ResultsArea, report: pytest.TestReport, own: bool, context: ChildContext) -> None:
     """In the child: write ``report`` for the main process; ``own``: one of the protocol's phase reports.
 
-    Logging a report is pytest's work, not the test's: it runs as phase ``harness``
-    (let through, never counted against the role).
+    Logging a report is pytest's work, not the test's: its records carry the phase
+    ``harness`` (a label, never a reason to let a call run). A longrepr pytest can only
+    serialize as its text (a plugin's own object) is marked, so the main process shows
+    it as the object was shown (:class:`TextLongrepr`).
     """
     phase = context.phase
     if phase != HARNESS:
@@ -61,6 +65,8 @@ def send(config: pytest.Config, area: ResultsArea, report: pytest.TestReport, ow
             config.hook.pytest_report_teststatus(report=report, config=config)
         data = config.hook.pytest_report_to_serializable(config=config, report=report)
         if isinstance(data, dict):
+            if _text_only(report.longrepr) and isinstance(data.get("longrepr"), str):
+                data[TEXT_LONGREPR] = True
             write_report(area, data, own)
     finally:
         if phase != HARNESS:
@@ -79,12 +85,16 @@ def receive(
     reports: list[pytest.TestReport] = []
     own: dict[str, pytest.TestReport] = {}
     for data, is_own in raw:
+        data = dict(data)
+        text_only = data.pop(TEXT_LONGREPR, None) is True
         try:
             report = config.hook.pytest_report_from_serializable(config=config, data=data)
         except Exception:
             continue
         if not isinstance(report, pytest.TestReport):
             continue
+        if text_only and isinstance(report.longrepr, str):
+            report.longrepr = TextLongrepr(report.longrepr)  # type: ignore[assignment]  # renders itself, as pytest asks
         for name in CLAIMS:
             report.__dict__.pop(name, None)
         _keep_subtest_values(report, data)
@@ -92,6 +102,33 @@ def receive(
             own[report.when] = report
         reports.append(report)
     return reports, own
+
+
+def _text_only(longrepr: object) -> bool:
+    """Whether pytest serializes ``longrepr`` as ``str(longrepr)``: an object that renders itself, not a traceback."""
+    return hasattr(longrepr, "toterminal") and not (
+        hasattr(longrepr, "reprtraceback") and hasattr(longrepr, "reprcrash")
+    )
+
+
+class TextLongrepr:
+    """A plugin's own longrepr object, back from the child as its text, and shown as the object was.
+
+    pytest shows a ``str`` longrepr in the short summary line (`` - text``) but nothing
+    for an object without ``reprcrash``: as a ``str`` the line would differ from plain
+    pytest's. Everywhere else (the failure section, ``--junitxml``, pytest-xdist, which
+    serializes it as its text again) the text and the object read the same.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def toterminal(self, out: Any) -> None:
+        """Write the text, as the terminal writes a ``str`` longrepr."""
+        out.line(self.text)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _keep_subtest_values(report: pytest.TestReport, data: dict[str, Any]) -> None:

@@ -46,8 +46,10 @@ class Forked:
         compiled: CompiledFilter,
         results: ResultsArea,
         gate: int,
+        pid: int,
     ) -> None:
         self.item = item
+        self.pid = pid
         self.sandbox = sandbox
         self.session = session
         self.compiled = compiled  # the filter the child will install
@@ -64,11 +66,23 @@ class Forked:
             pass  # the child is gone already: its outcome says how
         self._close_gate()
 
-    def cancel(self) -> None:
-        """The test will not run in this child: it exits at its closed gate, and is reaped."""
+    def cancel(self, at_once: bool = False) -> None:
+        """The test will not run in this child: it exits at its closed gate (or is killed), and is reaped."""
         self._close_gate()
-        self.session.wait(time.monotonic() + CANCEL_TIMEOUT)
+        self.session.wait(time.monotonic() + (0.0 if at_once else CANCEL_TIMEOUT))
         self.results.close()
+
+    def untouched(self) -> bool:
+        """Whether the child still waits at its gate as it was forked (not stopped, dead or traced).
+
+        The test that ran while it waited may have found it and signalled it.
+        """
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as handle:
+                state = handle.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state in (b"S", b"R", b"D")  # at its gate, or on its way there
 
     def close_in_other_child(self) -> None:
         """In another child forked meanwhile: close what the main process holds for this one."""
@@ -175,7 +189,7 @@ class Scheduler:
             child_main(item, self.child, results, gate_read)
         os.close(gate_read)
         session.in_parent(pid)
-        return Forked(item, sandbox, session, compiled, results, gate)
+        return Forked(item, sandbox, session, compiled, results, gate, pid)
 
     def _prepare(self, sandbox: TestSandbox, session: RecorderSession) -> CompiledFilter:
         """The filter the test's child installs (compiled once per distinct allow-list and guard).
@@ -228,10 +242,15 @@ class Scheduler:
         """The child forked ahead for ``item``, if there is one and its filter is still right.
 
         In profile mode the filter grows with what earlier tests were seen to use: a
-        child forked before the last test changed it is cancelled. Any other child is too.
+        child forked before the last test changed it is cancelled. Any other child is too,
+        and one the test before touched (stopped or killed it): it is killed, and the test
+        gets a fresh child, as if nothing had happened.
         """
         ready, self._ready = self._ready, None
         if ready is None:
+            return None
+        if not ready.untouched():
+            ready.cancel(at_once=True)
             return None
         stale = (
             ready.sandbox.mode == PROFILE

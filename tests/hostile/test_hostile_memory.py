@@ -30,14 +30,18 @@ def _try(path, mode):
         return type(exc).__name__
 
 
-@pytest.mark.sandbox("INITIALIZATION", allow=["getppid", "wait4"])
+@pytest.mark.sandbox("INITIALIZATION", allow=["getppid", "wait4", "pipe2"])
 def test_write_into_pytest():
     answers = [_try(f"/proc/{{os.getppid()}}/mem", "r+b"), _try(f"/proc/{{os.getppid()}}/mem", "rb")]
+    read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.read(os.open("/dev/null", os.O_RDONLY), 1)
+        os.close(write_end)
+        os.read(read_end, 1)  # until its parent has looked
         os._exit(0)
+    os.close(read_end)
     answers.append(_try(f"/proc/{{pid}}/mem", "rb"))  # its own child: as without the sandbox
+    os.close(write_end)
     os.waitpid(pid, 0)
     with open(ANSWER, "w") as handle:
         handle.write(" ".join(answers))

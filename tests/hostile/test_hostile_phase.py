@@ -116,7 +116,11 @@ def test_a_harness_label_does_not_hide_a_violation_under_strict(pytester: pytest
 def test_forged_where_answers_move_no_blame_and_hide_nothing(pytester: pytest.Pytester, recorder: str) -> None:
     pytester.makepyfile(FORGED)
     run = attack(pytester, recorder, "audit", "--sandbox-strict")
-    run.result.assert_outcomes(failed=1)
+    outcomes = run.result.parseoutcomes()
+    # The forger also writes over the memory its reports travel in: the test then fails at
+    # the first phase whose report it destroyed, saying so, and never passes.
+    assert "passed" not in outcomes and outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1, outcomes
+    run.result.stdout.fnmatch_lines(['*The syscall "getgroups" (syscall number 115) is not allowed*'])
     (record,) = run.records("getgroups")
     assert "elsewhere" not in run.output
     if recorder == "ptrace":  # the tracer asks the trapping thread itself, with a token

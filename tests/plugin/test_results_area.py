@@ -40,3 +40,4 @@ def test_a_header_the_test_overwrote_reads_as_what_fits_never_past_the_area() ->
     area._memory[0:8] = (2**64 - 1).to_bytes(8, "little")  # the test's own memory: it can write there
     results = area.take()
     assert [data["when"] for data, _own in results.reports] == ["setup"]
+    assert results.lost == "sandbox: the test wrote over the memory its reports travel in; what they said is lost"

@@ -227,15 +227,17 @@ def test_warns():
 
 
 @pytest.mark.parametrize("recorder", ["ptrace", "sigsys"])
+@pytest.mark.parametrize("ci", [False, True], ids=["terminal", "ci"])
 def test_every_outcome_and_field_equals_plain_pytest(
-    pytester: pytest.Pytester, recorder: str, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, recorder: str, ci: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A plugin's own longrepr object crosses the fork as its str (as under pytest-xdist), and pytest
-    # shows a str longrepr's text in the short summary where it shows nothing for the object. On CI
-    # (CI or BUILD_NUMBER set) pytest does not cut that line to the terminal's width, so the
-    # difference would show: compare both runs as on a developer's terminal.
-    monkeypatch.delenv("CI", raising=False)
-    monkeypatch.delenv("BUILD_NUMBER", raising=False)
+    # On CI (CI or BUILD_NUMBER set) pytest shows a str longrepr in full in the short summary,
+    # and nothing for a plugin's own longrepr object: the object must come back as one.
+    if ci:
+        monkeypatch.setenv("CI", "true")
+    else:
+        monkeypatch.delenv("CI", raising=False)
+        monkeypatch.delenv("BUILD_NUMBER", raising=False)
     pytester.makeconftest(FIDELITY_CONFTEST)
     pytester.makepyfile(FIDELITY)
     args = ("-rA", "-v", "-p", "no:randomly", f"--sandbox-recorder={recorder}")

@@ -12,14 +12,17 @@ internet are deselected, each with its reason below) in these configurations:
   with each recorder;
 * ``net``: every test under NET in the default mode, log-and-abort;
 * ``audit-xdist``: audit under NET with ``-n 2``;
-* ``profile``: profile mode under NET.
+* ``profile``: profile mode under NET;
+* ``plain-xdist``: the plugin disabled, ``-n 2``: run whenever an xdist configuration is,
+  as its baseline (xdist itself changes what a run reports).
 
 Every run adds ``-ra`` and ``--junitxml`` (so that skips go through pytest's reporting;
 ``--no-reporting`` leaves them out) and a small plugin of this script's own (``-p``) that
 appends every report the main pytest process logs (tests, subtests of pytest's
 ``subtests`` fixture and of ``unittest.TestCase.subTest``, collection errors and skips)
-to a JSON-lines file. Outcomes are compared per test and per subtest with the plain run:
-audit and profile runs must equal plain (exit code included); every test that fails
+to a JSON-lines file. Outcomes are compared per test and per subtest with the plain run
+(with ``plain-xdist`` for a run under xdist): audit and profile runs must equal it (exit
+code included); every test that fails
 under ``net`` but not plainly must carry the sandbox's violation message; no run may
 show INTERNALERROR or end without pytest's summary line. Each run is bounded by
 ``--timeout``; every process it started is killed when it ends. Wall times are shown
@@ -165,10 +168,22 @@ CONFIGS: dict[str, tuple[str, ...]] = {
     "audit-xdist": (*PLUGIN_ARGS, "--sandbox-mode=audit", "-n", "2"),
     "profile": (*PLUGIN_ARGS, "--sandbox-mode=profile"),
 }
-#: Not run unless asked for: tells differences that xdist itself makes from the plugin's.
+#: Run whenever an xdist configuration is: the baseline of every run under xdist, which
+#: itself differs from a run without it (it drops skipped collection reports, it shows a
+#: subtest's values through a second repr).
 EXTRA_CONFIGS: dict[str, tuple[str, ...]] = {"plain-xdist": ("-p", "no:syscall_sandbox", "-n", "2")}
-#: Configurations whose outcomes must equal plain's.
-MUST_EQUAL = ("audit-ptrace", "audit-sigsys", "audit-xdist", "profile", "plain-xdist")
+#: Configurations whose outcomes must equal their baseline's (:func:`baseline_of`).
+MUST_EQUAL = ("audit-ptrace", "audit-sigsys", "audit-xdist", "profile")
+
+
+def _uses_xdist(config: str) -> bool:
+    return "-n" in {**CONFIGS, **EXTRA_CONFIGS}[config]
+
+
+def baseline_of(config: str) -> str:
+    """The plain run a configuration is compared with and timed against: the same with or without xdist."""
+    return "plain-xdist" if _uses_xdist(config) and config != "plain-xdist" else "plain"
+
 
 RECORDER_PLUGIN = '''\
 """Append every report the main pytest process logs to $CORPUS_REPORTS (JSON lines)."""
@@ -559,10 +574,10 @@ def run_problems(run: RunResult) -> list[str]:
 
 
 def compare(plain: RunResult, run: RunResult) -> Comparison:
-    """Compare one run's outcomes with plain's and judge it."""
+    """Compare one run's outcomes with its baseline's (``plain``: :func:`baseline_of`) and judge it."""
     different: list[dict[str, str]] = []
     equal = 0
-    xdist = "-n" in {**CONFIGS, **EXTRA_CONFIGS}[run.config]
+    xdist = _uses_xdist(run.config) and not _uses_xdist(plain.config)
     for key in list(plain.outcomes) + [k for k in run.outcomes if k not in plain.outcomes]:
         if xdist and key.endswith(" (collection)") and plain.outcomes.get(key) == "skipped":
             continue  # xdist's controller drops skipped collection reports, with or without the plugin
@@ -598,8 +613,8 @@ def table(results: Mapping[str, Mapping[str, RunResult]], comparisons: Mapping[t
     """One row per project and configuration."""
     rows: list[list[object]] = []
     for name, runs in results.items():
-        plain = runs.get("plain")
         for config, run in runs.items():
+            plain = runs.get(baseline_of(config))
             comparison = comparisons.get((name, config))
             plain_problems = run_problems(run) if config == "plain" else []
             ratio = f"{run.wall / plain.wall:.2f}" if plain and plain.wall > 0 else "-"
@@ -713,7 +728,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     projects = [PROJECTS[n] for n in _parse_list(options.projects, PROJECTS, "project")]
     configs = _parse_list(options.configs, [*CONFIGS, *EXTRA_CONFIGS], "configuration")
-    configs = ["plain", *[c for c in configs if c != "plain"]]
+    baselines = ["plain", *(["plain-xdist"] if any(_uses_xdist(c) for c in configs) else [])]
+    configs = [*baselines, *[c for c in configs if c not in baselines]]
     cache: Path = options.cache.expanduser().resolve()
     plugin_src: Path = options.plugin_src.resolve()
     logs: Path = (options.logs or cache / "logs").resolve()
@@ -743,7 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             runs[config] = run
             if config != "plain":
-                comparisons[(project.name, config)] = compare(runs["plain"], run)
+                comparisons[(project.name, config)] = compare(runs[baseline_of(config)], run)
             state = comparisons[(project.name, config)].problems if config != "plain" else run_problems(run)
             print(
                 f"{project.key} {config}: {run.summary or '(no summary line)'} [exit {run.exit_code}, {run.wall:.1f} s]"

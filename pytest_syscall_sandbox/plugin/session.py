@@ -22,6 +22,7 @@ from collections.abc import Generator
 import pytest
 
 from ..errors import SandboxError
+from ..kernel.landlock import abi_version as landlock_abi_version
 from ..kernel.support import unsupported_reason
 from ..recorders.base import Recorder
 from . import forwarding
@@ -90,11 +91,15 @@ class SandboxSession:
         self.ledger.select((nodeid, sandbox.role.name) for nodeid, sandbox in selected if sandbox is not None)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        """One header line: policy, mode and recorder, and why the sandbox cannot run here."""
+        """One header line: policy, mode and recorder, and why the sandbox cannot run (fully) here."""
         s = self.settings
         reason = unsupported_reason()
         line = f"sandbox: policy {s.policy or '(markers only)'}, mode {s.mode}, recorder {s.recorder}"
-        return [line + (f" -- UNSUPPORTED: {reason}" if reason else "")]
+        if reason:
+            return [f"{line} -- UNSUPPORTED: {reason}"]
+        if landlock_abi_version() < 1:
+            line += " -- no Landlock here: a test could open pytest's memory (/proc/PID/mem)"
+        return [line]
 
     # -- running a test in a child ----------------------------------------------
 

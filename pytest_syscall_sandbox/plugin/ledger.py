@@ -128,6 +128,8 @@ class Ledger:
                 "harden": role.harden,
                 "allowed": sorted(role.allowed),
             }
+            if role.overrides:
+                entry["overrides"] = role.overrides
             if self.mode == PROFILE:
                 used = self.observed.get(name, set())
                 unmeasured = self.unmeasured(name)

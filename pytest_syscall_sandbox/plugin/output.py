@@ -43,6 +43,8 @@ class SandboxOutput:
         self._lint: LintReport | None = None
         self._report_failed = False
         self._report_written = 0.0
+        #: What ``--sandbox-fix`` and ``--sandbox-export`` did, for the terminal section.
+        self._told: list[str] = []
 
     def test_done(self) -> None:
         """After each sandboxed test: rewrite the report now and then (a crash loses at most this much)."""
@@ -70,6 +72,7 @@ class SandboxOutput:
             },
             interrupted=self.interrupted,
             tallies=self.ledger.tallies(),
+            fixes=self._fixes(),
         )
         try:
             write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
@@ -91,6 +94,21 @@ class SandboxOutput:
         self.write_report()
         if self.settings.export and self.ledger.roles_used:
             self._export(self.settings.export)
+        if self.settings.fix:
+            from .fix_in_place import apply_fixes
+
+            self._told += apply_fixes(self.config, self._fixes(), conflicts=self.config.get_verbosity() < 0)
+
+    def _fixes(self) -> dict[str, Any]:
+        from .fix_in_place import role_fixes
+
+        return role_fixes(self.ledger, self.registry)
+
+    def pytest_report_header(self) -> list[str]:
+        """One line per project role defined on top of a role of the same name."""
+        return [
+            f"sandbox: {role.name}: project role, {role.overrides}" for role in self.registry.roles() if role.overrides
+        ]
 
     def _export(self, directory: str) -> None:
         from ..reports.export import oci_profile, role_definition, systemd_filter, unmeasured_comment
@@ -132,6 +150,7 @@ class SandboxOutput:
             builtin=builtin,
             bases=bases,
             tallies=ledger.tallies(),
+            fixes=self._fixes(),
         )
         lines = self._lint_summary()
         if self.settings.mode == PROFILE:
@@ -140,6 +159,8 @@ class SandboxOutput:
         for line in lines:
             terminalreporter.write_line(line)
         terminalreporter.write_line(text)
+        for line in self._told:
+            terminalreporter.write_line(line)
         if self.settings.report and not is_worker(self.config):
             failed = " could not be written (see the warnings)" if self._report_failed else ""
             terminalreporter.write_line(f"sandbox report: {self.settings.report}{failed}")

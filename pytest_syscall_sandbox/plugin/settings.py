@@ -56,6 +56,10 @@ SHOW_ENV_HELP = (
     "Show environment values in records of execve/execveat (default: names only, values <redacted>, "
     "as they may hold secrets)"
 )
+FIX_HELP = (
+    "After an audit or profile run, write each role's missing syscalls into the project's own role "
+    "definitions (sandbox_roles in the ini file, pyproject.toml, tox.ini or setup.cfg), keeping each role's name"
+)
 LINT_HELP = "Lint the allow-lists of the roles in use (syscall families, library and kernel drift) before running"
 
 
@@ -75,6 +79,8 @@ class Settings:
     prefork: bool = True
     scope: str = DEFAULT_SCOPE
     show_env: bool = False
+    #: ``--sandbox-fix``: write the fixes into the file where ``sandbox_roles`` lives.
+    fix: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,12 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
         export = config.getoption("sandbox_export") or None
         if export:
             export = _export_directory(config, export)
+        fix = bool(config.getoption("sandbox_fix", None))
+        if fix and mode not in ("audit", "profile"):
+            raise ValueError(
+                f"--sandbox-fix needs --sandbox-mode=audit or profile (got {mode}: "
+                "an abort mode stops each test at its first missing syscall)"
+            )
     except (ValueError, SandboxError) as exc:
         raise pytest.UsageError(f"sandbox: {exc}") from None
     strict = bool(config.getoption("sandbox_strict")) or _ini_flag(config, "sandbox_strict")
@@ -217,7 +229,7 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
     prefork = not config.getoption("sandbox_no_prefork") and _ini_flag(config, "sandbox_prefork")
     show_env = bool(config.getoption("sandbox_show_env")) or _ini_flag(config, "sandbox_show_env")
     return Settings(
-        policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork, scope, show_env
+        policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork, scope, show_env, fix
     )
 
 

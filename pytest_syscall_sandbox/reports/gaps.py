@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
 from ..recorders.record import HARNESS, USED, TrapRecord
 from ..roles.groups import group_of
+
+if TYPE_CHECKING:
+    from .fixes import RoleFix
 
 
 @dataclass
@@ -148,11 +151,13 @@ def render_summary(
     builtin: Iterable[str] = (),
     bases: Mapping[str, str] | None = None,
     tallies: Mapping[str, RoleTally] | None = None,
+    fixes: Mapping[str, RoleFix] | None = None,
 ) -> str:
     """The terminal section: a line per role, then (unless quiet) a table and a fix per role with gaps.
 
     ``tallies`` (role -> :class:`RoleTally`) qualify each line; a role there whose
-    tests never ran gets a line too.
+    tests never ran gets a line too. ``fixes`` (role -> :class:`.fixes.RoleFix`) say
+    how to close each role's gaps (else a fix is made from the names alone).
     """
     records = list(records)
     by_role = gaps_by_role(records)
@@ -172,24 +177,28 @@ def render_summary(
                 parts += [f"  {nodeid}: {'; '.join(why)}" for nodeid, why in incomplete.items()]
             if not gaps:
                 continue
-            base = (bases or {}).get(role, "")
-            parts += ["", f"{role}:", gap_table(gaps), "", "fix (sandbox_roles):  " + fix_definition(role, gaps, base)]
+            fix = (fixes or {}).get(role) or _fix(role, gaps, (bases or {}).get(role, ""))
+            parts += ["", f"{role}:", gap_table(gaps), "", *fix.lines()]
             if role in builtin:
                 parts += ["vs upstream Bitcoin Core:", *(f"  {line}" for line in upstream_difference(gaps))]
     return "\n".join(parts)
 
 
-def fix_definition(role: str, gaps: list[Gap], base: str = "") -> str:
-    """A custom-role line (``sandbox_roles`` syntax) that closes the role's gaps.
+def _fix(role: str, gaps: list[Gap], base: str = "") -> RoleFix:
+    """The fix from names alone: ``role`` (a variant when ``base``, its definition, is given) taken as built-in."""
+    from ..roles.role import BITCOIN_CORE, Role
+    from .fixes import base_name, plan
 
-    Calls refused by the hardening set are on the allow-list already: closing those
-    gaps means dropping the set (``-@Hardening``).
+    ran = Role(role, frozenset(), BITCOIN_CORE, base)
+    return plan(ran, gaps, Role(base_name(ran), frozenset(), BITCOIN_CORE))
+
+
+def fix_definition(role: str, gaps: list[Gap], base: str = "") -> str:
+    """A ``sandbox_roles`` line that closes the role's gaps under its own name (``NET = NET +vfork``).
+
+    Empty when no gap can be closed by adding a syscall (see :mod:`.fixes`).
     """
-    missing = [f"+{g.syscall}" for g in gaps if not g.reason]
-    if any(g.reason for g in gaps):
-        missing.append("-@Hardening")
-    name = re.sub(r"\W+", "_", role).strip("_")
-    return f"{name}_FIXED = {base or role} " + " ".join(missing)
+    return _fix(role, gaps, base).line
 
 
 def upstream_difference(gaps: list[Gap]) -> list[str]:
@@ -228,6 +237,7 @@ def build_json_report(
     settings: dict[str, object],
     interrupted: bool = False,
     tallies: Mapping[str, RoleTally] | None = None,
+    fixes: Mapping[str, RoleFix] | None = None,
 ) -> dict[str, object]:
     """The ``--sandbox-report`` document. ``roles``: name -> facts (tests, origin, allowed).
 
@@ -248,7 +258,9 @@ def build_json_report(
         facts["missing"] = [_gap_json(g) for g in gaps]
         facts["summary"] = summary_line(role, gaps, tally, harness.get(role, ()))
         base = str(facts.get("definition", "")) if facts.get("variant") else ""
-        facts["fix"] = fix_definition(role, gaps, base) if gaps else None
+        fix = (fixes or {}).get(role) or _fix(role, gaps, base)
+        facts["fix"] = (fix.line or None) if gaps else None
+        facts["fix_conflicts"] = fix.conflicts if gaps else []
         facts["tests_not_run"] = list(tally.not_run) if tally else []
         facts["tests_incomplete"] = {k: list(v) for k, v in tally.incomplete.items()} if tally else {}
         facts["harness_calls"] = [_gap_json(g) for g in harness.get(role, ())]

@@ -11,6 +11,11 @@ A custom role is written as a list of terms, applied left to right::
 syscall, ``-name`` removes one, ``-@Group`` / ``-NAME`` removes all of theirs.
 ``@Hardening`` compiles in the argument-level hardening set (:mod:`.hardening`).
 Names of roles are case-insensitive.
+
+A definition that starts with its own name builds on the role of that name as it
+stands (``NET = NET +vfork``: upstream NET plus vfork; ``INDEXER = INDEXER +fsync``
+after an earlier ``INDEXER``): an explicit override, which :attr:`.Role.overrides`
+describes (``upstream NET + 1 (vfork)``). Any other redefinition is an error.
 """
 
 from __future__ import annotations
@@ -72,9 +77,13 @@ class RoleRegistry:
         key = policy_key(name)
         if not key or not key.replace("_", "").isalnum():
             raise RoleDefinitionError(f"custom role name {name!r} must be letters, digits and underscores")
-        if key in self._roles and self._roles[key].origin != CUSTOM:
-            raise RoleDefinitionError(f"custom role {key} would replace the built-in role of that name")
-        if key in self._sources:
+        previous = self._roles.get(key) if builds_on_itself(key, definition) else None
+        if previous is None and key in self._roles and self._roles[key].origin != CUSTOM:
+            raise RoleDefinitionError(
+                f"custom role {key} would replace the built-in role of that name; "
+                f"to build on it, start the definition with its name: {key} = {key} +syscall"
+            )
+        if previous is None and key in self._sources:
             spelled, first = self._sources[key]
             where = f" ({first})" if first and first != source else ""
             raise RoleDefinitionError(
@@ -82,7 +91,10 @@ class RoleRegistry:
                 "(role names ignore case, and '-' reads as '_'): rename or drop one"
             )
         allowed, groups, harden = self._evaluate(key, definition)
-        role = Role(key, frozenset(allowed), CUSTOM, definition.strip(), description, tuple(groups), harden)
+        overrides = _difference(previous, allowed, harden) if previous is not None else ""
+        role = Role(
+            key, frozenset(allowed), CUSTOM, definition.strip(), description, tuple(groups), harden, source, overrides
+        )
         self._roles[key] = role
         self._sources[key] = (name.strip(), source)
         return role
@@ -136,10 +148,34 @@ class RoleRegistry:
         return body.isupper() or policy_key(body) in self._roles
 
 
+def builds_on_itself(name: str, definition: str) -> bool:
+    """Whether ``definition`` starts with the role's own name (``NET = NET +vfork``)."""
+    terms = definition.split()
+    return bool(terms) and policy_key(terms[0]) == policy_key(name)
+
+
+def _difference(previous: Role, allowed: set[str], harden: bool) -> str:
+    """``upstream NET + 1 (vfork)``: what a project role replaces and how it differs."""
+    where = {BITCOIN_CORE: "upstream", SANDBOX_RS: "sandbox-rs"}.get(previous.origin, "")
+    if not where:
+        where = "ini" if previous.source.startswith("ini") else "custom"
+    text = f"{where} {previous.name}"
+    added, removed = sorted(allowed - previous.allowed), sorted(previous.allowed - allowed)
+    for sign, names in (("+", added), ("-", removed)):
+        if names:
+            shown = " ".join(names[:6]) + (" ..." if len(names) > 6 else "")
+            text += f" {sign} {len(names)} ({shown})"
+    if harden != previous.harden:
+        text += " +@Hardening" if harden else " -@Hardening"
+    return text if text != f"{where} {previous.name}" else f"{text}, unchanged"
+
+
 def parse_role_lines(text: str) -> dict[str, str]:
     """Parse ``NAME = definition`` lines (the ``sandbox_roles`` ini option).
 
-    A role named on two lines (in any case) is an error naming both lines.
+    A role named on two lines (in any case) is an error naming both lines, unless the
+    later line builds on the role (``INDEXER = INDEXER +fsync``): that extends the
+    earlier definition in place (its terms are appended to it).
     """
     definitions: dict[str, str] = {}
     lines: dict[str, tuple[int, str]] = {}  # role key -> (line number, name as written)
@@ -153,6 +189,10 @@ def parse_role_lines(text: str) -> dict[str, str]:
                 f"line {number} of sandbox_roles: expected 'NAME = definition', got {raw.strip()!r}"
             )
         name = name.strip()
+        if policy_key(name) in lines and builds_on_itself(name, definition):
+            spelled = lines[policy_key(name)][1]
+            definitions[spelled] += " " + " ".join(definition.split()[1:])
+            continue
         if policy_key(name) in lines:
             first, spelled = lines[policy_key(name)]
             raise RoleDefinitionError(
@@ -173,5 +213,6 @@ __all__ = [
     "Role",
     "RoleDefinitionError",
     "RoleRegistry",
+    "builds_on_itself",
     "parse_role_lines",
 ]

@@ -35,6 +35,11 @@ class Role:
     groups: tuple[str, ...] = field(default=())
     #: Whether the argument-level hardening set (:mod:`.hardening`) is compiled in.
     harden: bool = False
+    #: Where a custom role was defined (``ini sandbox_roles``, ``the pytest_sandbox_roles hook of X``).
+    source: str = ""
+    #: For a project role defined on top of a role of the same name (``NET = NET +vfork``):
+    #: what it replaces and how it differs, e.g. ``upstream NET + 1 (vfork)``.
+    overrides: str = ""
 
     def with_changes(self, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Role:
         """A variant with single syscalls added and removed (marker ``allow=``/``deny=``).
@@ -67,6 +72,8 @@ class Role:
             "description": self.description,
             "groups": list(self.groups),
             "harden": self.harden,
+            "source": self.source,
+            "overrides": self.overrides,
         }
 
     @classmethod
@@ -80,6 +87,8 @@ class Role:
             data["description"],
             tuple(data["groups"]),
             data["harden"],
+            data.get("source", ""),
+            data.get("overrides", ""),
         )
 
     def _base(self) -> str:

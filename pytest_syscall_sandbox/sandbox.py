@@ -218,3 +218,16 @@ def explain_refusal(nr: int, args: tuple[int, ...], allowed: frozenset[str], *, 
     if guarded:
         return explain_guard(nr, args) or "refused by the harness guard"
     return explain(nr, args, allowed=allowed) or ""
+
+
+def export_conditions(names: Collection[str]) -> dict[str, dict[str, object]]:
+    """The hardening set's rules for the syscalls in ``names``, as exports state them
+    (:func:`.roles.conditions.export_conditions`), and each rule as a line for people."""
+    from .roles.conditions import export_conditions as conditions
+
+    return conditions(rules_for(names))
+
+
+def hardening_lines(names: Collection[str]) -> list[str]:
+    """The hardening set's rules for the syscalls in ``names``, one a line."""
+    return [str(rule) for rule in rules_for(names)]

@@ -111,10 +111,12 @@ class SandboxOutput:
         ]
 
     def _export(self, directory: str) -> None:
-        from ..reports.export import oci_profile, role_definition, systemd_filter, unmeasured_comment
+        from ..reports.export import export_name, oci_profile, role_definition, systemd_filter, unmeasured_comment
+        from ..sandbox import export_conditions, hardening_lines
 
         os.makedirs(directory, exist_ok=True)
         for name in self.ledger.roles_used:
+            harden = self.ledger.role(name).harden
             current = set(self.ledger.role(name).allowed)
             lists: list[tuple[str, set[str], list[str]]] = [("current", current, [])]
             if self.settings.mode == PROFILE:  # what was measured; apart, with it, what could not be
@@ -126,12 +128,14 @@ class SandboxOutput:
                     lists.append(("minimal+unmeasured", minimal | set(unmeasured), comment))
             else:  # without a profile only the gaps are known: the current list plus them
                 lists.append(("fixed", current | self.ledger.observed.get(name, set()), []))
-            for kind, names, comment in lists:
+            for kind, names, comment in lists:  # each as strong as the test run: with its argument rules
                 stem = os.path.join(directory, f"{name}.{kind}")
-                role = f"{name}_{kind.upper().replace('+', '_')}"
-                write_atomically(stem + ".oci.json", oci_profile(names))
-                write_atomically(stem + ".systemd.conf", systemd_filter(names, comment))
-                write_atomically(stem + ".role.ini", role_definition(role, names, comment))
+                conditions, rules = (export_conditions(names), hardening_lines(names)) if harden else ({}, [])
+                write_atomically(stem + ".oci.json", oci_profile(names, conditions))
+                write_atomically(stem + ".systemd.conf", systemd_filter(names, comment, rules))
+                write_atomically(stem + ".role.ini", role_definition(export_name(name, kind), names, comment, harden))
+                shown = os.path.relpath(stem, self.config.invocation_params.dir)
+                self._told.append(f"sandbox export: {shown}.oci.json, {shown}.systemd.conf, {shown}.role.ini")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The "syscall sandbox" section: lint summary, per-role gaps, profile lists, report path."""

@@ -5,27 +5,53 @@ Pure functions: each returns the text to write; the plugin writes the files.
 
 from __future__ import annotations
 
+import errno
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ..kernel.syscalls import NUMBERS
 from ..roles.groups import GROUPS
+from ..roles.role import HARDENING_TERM
+
+#: Per syscall with argument rules (``roles.conditions.export_conditions``, plain data):
+#: ``{"allow_when": [[(index, mask, value), ...], ...]}`` or ``{"errno": n}``.
+Conditions = Mapping[str, Mapping[str, Any]]
 
 
 def _sorted(names: Iterable[str]) -> list[str]:
     return sorted(set(names), key=NUMBERS.__getitem__)
 
 
-def oci_profile(names: Iterable[str]) -> str:
+def oci_profile(names: Iterable[str], conditions: Conditions | None = None) -> str:
     """An OCI runtime-spec / Docker seccomp profile allowing exactly ``names`` on x86-64.
 
-    Everything else fails with EPERM (``SCMP_ACT_ERRNO``), as Docker's default profile does.
+    Everything else fails with EPERM (``SCMP_ACT_ERRNO``), as Docker's default profile
+    does, and as the hardening set's refusals do. ``conditions`` (the role's argument
+    rules, see :mod:`..roles.conditions`) become ALLOW entries with ``args``
+    (``SCMP_CMP_MASKED_EQ``: ``value`` is the mask, ``valueTwo`` the value; the args
+    of one entry must all hold) or an ``errnoRet`` entry (clone3's ENOSYS).
     """
+    conditions = conditions or {}
+    plain = [name for name in names if name not in conditions]
+    rules: list[dict[str, Any]] = [{"names": _sorted(plain), "action": "SCMP_ACT_ALLOW"}]
+    for name in _sorted(conditions):
+        given = conditions[name]
+        if "errno" in given:
+            rules.append({"names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": given["errno"]})
+            continue
+        for alternative in given["allow_when"]:
+            args = [
+                {"index": index, "value": mask, "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ"}
+                for index, mask, value in alternative
+            ]
+            rules.append({"names": [name], "action": "SCMP_ACT_ALLOW", "args": args})
     profile = {
         "defaultAction": "SCMP_ACT_ERRNO",
-        "defaultErrnoRet": 1,
+        "defaultErrnoRet": errno.EPERM,
         "architectures": ["SCMP_ARCH_X86_64"],
-        "syscalls": [{"names": _sorted(names), "action": "SCMP_ACT_ALLOW"}],
+        "syscalls": rules,
     }
     return json.dumps(profile, indent=2) + "\n"
 
@@ -42,15 +68,38 @@ def oci_profile_allowed(text: str) -> frozenset[str]:
     return frozenset(allowed)
 
 
-def systemd_filter(names: Iterable[str], comment: Iterable[str] = ()) -> str:
-    """A systemd unit line: ``SystemCallFilter=name name ...``, after ``# comment`` lines."""
-    return _comment(comment) + "SystemCallFilter=" + " ".join(_sorted(names)) + "\n"
+def systemd_filter(names: Iterable[str], comment: Iterable[str] = (), rules: Sequence[str] = ()) -> str:
+    """systemd unit lines: ``SystemCallFilter=name name ...``, after ``# comment`` lines.
+
+    With the OCI profile's action (``SystemCallErrorNumber=EPERM``: a refused call fails
+    with EPERM instead of killing the process) and ``SystemCallArchitectures=native``
+    (the x86-64 ABI only, as the filter). ``rules`` (the role's argument rules, one a
+    line) are named in comments: ``SystemCallFilter=`` cannot state them.
+    """
+    notes = list(comment)
+    if rules:
+        notes += [
+            "argument rules of this role that SystemCallFilter= cannot state (the OCI profile has them):",
+            *(f"  {rule}" for rule in rules),
+        ]
+    return (
+        _comment(notes)
+        + "SystemCallFilter="
+        + " ".join(_sorted(names))
+        + "\nSystemCallErrorNumber=EPERM\nSystemCallArchitectures=native\n"
+    )
 
 
-def role_definition(role: str, names: Iterable[str], comment: Iterable[str] = ()) -> str:
+def export_name(role: str, kind: str) -> str:
+    """A name the role parser accepts, as it loads back: ``NET_GETGROUPS_SOCKET_FIXED``."""
+    return re.sub(r"\W+", "_", f"{role}_{kind}").strip("_").upper()
+
+
+def role_definition(role: str, names: Iterable[str], comment: Iterable[str] = (), harden: bool = False) -> str:
     """A ``sandbox_roles`` line: whole capability groups as ``@Group``, the rest as ``+name``.
 
-    ``comment`` lines come first, as ``#`` lines (``sandbox_roles`` ignores them).
+    ``comment`` lines come first, as ``#`` lines (``sandbox_roles`` ignores them);
+    ``harden`` ends the line with ``@Hardening``.
     """
     remaining = set(names)
     terms = []
@@ -59,6 +108,8 @@ def role_definition(role: str, names: Iterable[str], comment: Iterable[str] = ()
             terms.append(f"@{group}")
     covered = {name for term in terms for name in GROUPS[term[1:]]}
     terms += [f"+{name}" for name in _sorted(remaining - covered)]
+    if harden:
+        terms.append(HARDENING_TERM)
     return _comment(comment) + f"{role} = {' '.join(terms)}\n"
 
 

@@ -151,7 +151,9 @@ def test_exported_profiles_load_back_to_the_sets_they_were_made_from(
         fixed = oci_profile_allowed((export / f"{role}.fixed.oci.json").read_text())
         assert fixed == current | gaps
         systemd = (export / f"{role}.current.systemd.conf").read_text()
-        assert set(systemd.removeprefix("SystemCallFilter=").split()) == current
+        [line] = [line for line in systemd.splitlines() if line.startswith("SystemCallFilter=")]
+        assert set(line.removeprefix("SystemCallFilter=").split()) == current
+        assert "SystemCallErrorNumber=EPERM\nSystemCallArchitectures=native\n" in systemd
         definition = (export / f"{role}.fixed.role.ini").read_text()
         name, _, terms = definition.partition(" = ")
         assert registry.define(name, terms).allowed == fixed

@@ -76,7 +76,8 @@ def test_exports_keep_the_measured_list_and_add_the_unmeasured_apart(pytester: p
         systemd = (out / f"CLOCKS.{kind}.systemd.conf").read_text().splitlines()
         comments = "\n".join(line for line in systemd if line.startswith("#"))
         assert all(f" {name}" in comments for name in apart), comments
-        assert set(systemd[-1].removeprefix("SystemCallFilter=").split()) == names
+        assert set(systemd[-3].removeprefix("SystemCallFilter=").split()) == names
+        assert systemd[-2:] == ["SystemCallErrorNumber=EPERM", "SystemCallArchitectures=native"]
         [(name, definition)] = parse_role_lines((out / f"CLOCKS.{kind}.role.ini").read_text()).items()
         registry = RoleRegistry()
         registry.define_all({name: definition})

@@ -5,8 +5,8 @@ next run is clean without touching a marker. A built-in role becomes a project r
 the same name defined on top of it (``NET = NET +vfork``); a marker's variant
 (``NET+getgroups-socket``, ``NET@Hardening``) is fixed in the role it builds on (NET).
 A fix only adds syscalls. It never undoes a person's decision: a syscall a marker's
-``deny=`` or a ``-name`` term of the definition takes away, and a call the hardening
-set refused, are reported as conflicts for a person to decide, and nothing is printed
+``deny=`` or a ``-name``/``-@Group`` term of the definition takes away, and a call the
+hardening set refused, are reported as conflicts for a person to decide, and nothing is printed
 that would change nothing.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..kernel.syscalls import NUMBERS
+from ..roles.groups import GROUPS, find_group
 from ..roles.role import CUSTOM, HARDENING_TERM, Role
 from .gaps import Gap
 
@@ -76,13 +77,24 @@ def base_name(role: Role) -> str:
 
 
 def _removed(definition: str) -> dict[str, str]:
-    """Syscalls a definition takes away by name (``-socket``), each with its term."""
+    """Syscalls a definition takes away (``-socket``, ``-@Network``), each with the term that does."""
     removed: dict[str, str] = {}
     for term in definition.split()[1:]:
-        if term.startswith("-") and term[1:] in NUMBERS:
-            removed[term[1:]] = term
-        elif term.startswith("+") and term[1:] in removed:  # added back later: no longer a deny
-            del removed[term[1:]]
+        sign, body = term[:1], term[1:]
+        if body.startswith("@") and body.lower() != HARDENING_TERM.lower():
+            try:
+                names: tuple[str, ...] = tuple(GROUPS[find_group(body[1:])])
+            except (KeyError, ValueError):
+                continue
+        elif body in NUMBERS:
+            names = (body,)
+        else:
+            continue
+        for name in names:
+            if sign == "-":
+                removed[name] = term
+            elif sign == "+":  # added back later: no longer taken away
+                removed.pop(name, None)
     return removed
 
 

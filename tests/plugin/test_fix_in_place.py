@@ -177,7 +177,7 @@ def test_a_hook_role_is_not_rewritten_and_its_line_is_printed(pytester: pytest.P
 
 
 def test_a_fix_never_undoes_a_deny_or_the_hardening_set(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nsandbox_roles =\n    QUIET = NET -getuid\n")
+    pytester.makeini("[pytest]\nsandbox_roles =\n    QUIET = NET -getuid -@Network\n")
     pytester.makepyfile(
         """
         import os
@@ -191,6 +191,7 @@ def test_a_fix_never_undoes_a_deny_or_the_hardening_set(pytester: pytest.Pyteste
         @pytest.mark.sandbox("QUIET")
         def test_denied_by_definition():
             os.getuid()
+            socket.socketpair()
 
         @pytest.mark.sandbox("NET", harden=True)
         def test_hardened():
@@ -206,13 +207,14 @@ def test_a_fix_never_undoes_a_deny_or_the_hardening_set(pytester: pytest.Pyteste
         [
             "sandbox fix: NET-getgroups: not fixed: getgroups: the marker's deny= of NET-getgroups takes it away*",
             "sandbox fix: QUIET: not fixed: getuid: QUIET's definition takes it away ('-getuid')*",
+            "sandbox fix: QUIET: not fixed: socketpair: QUIET's definition takes it away ('-@Network')*",
             "sandbox fix: NET@Hardening: not fixed: socket: calls the hardening set refused*never drops @Hardening*",
             "sandbox fix: nothing to write",
         ]
     )
     out = result.stdout.str()
-    assert "+getgroups" not in out and "+getuid" not in out and "-@Hardening" not in out
-    assert (pytester.path / "tox.ini").read_text() == "[pytest]\nsandbox_roles =\n    QUIET = NET -getuid"
+    assert "+getgroups" not in out and "+getuid" not in out and "+socketpair" not in out and "-@Hardening" not in out
+    assert (pytester.path / "tox.ini").read_text() == "[pytest]\nsandbox_roles =\n    QUIET = NET -getuid -@Network"
 
 
 def test_fix_needs_a_mode_that_finds_every_gap(pytester: pytest.Pytester) -> None:

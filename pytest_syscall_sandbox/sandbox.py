@@ -222,7 +222,7 @@ def explain_refusal(nr: int, args: tuple[int, ...], allowed: frozenset[str], *, 
 
 def export_conditions(names: Collection[str]) -> dict[str, dict[str, object]]:
     """The hardening set's rules for the syscalls in ``names``, as exports state them
-    (:func:`.roles.conditions.export_conditions`), and each rule as a line for people."""
+    (:func:`.roles.conditions.export_conditions`: plain data, no engine types)."""
     from .roles.conditions import export_conditions as conditions
 
     return conditions(rules_for(names))

@@ -23,7 +23,7 @@ from ..sandbox import install_prepared
 from . import forwarding
 from .child_results import ResultsArea, sending_warnings
 from .outcomes import CHILD_INTERNAL_ERROR
-from .quiet_capture import quiet_fd_capture
+from .quiet_capture import ChildOutput, quiet_fd_capture
 from .settings import TestSandbox
 
 if TYPE_CHECKING:
@@ -57,9 +57,15 @@ class ChildState:
     """Set in the forked child only: what the phase wrappers need there."""
 
     def __init__(
-        self, sandbox: TestSandbox, session: RecorderSession, context: ChildContext, compiled: CompiledFilter
+        self,
+        sandbox: TestSandbox,
+        session: RecorderSession,
+        context: ChildContext,
+        compiled: CompiledFilter,
+        output: ChildOutput,
     ) -> None:
         self.sandbox = sandbox
+        self.output = output  # the test's stdout and stderr files, read by the main process too
         self.session = session
         self.context = context
         self.compiled = compiled  # prepared in the main process: the child only installs
@@ -95,6 +101,7 @@ def child_main(item: pytest.Item, state: ChildState, area: ResultsArea, gate: in
             code = 0
             return
         os.close(gate)
+        state.output.take_over(config)  # its output goes to its own files from now on
         state.results = area
         with sending_warnings(area):  # as they are made: a child that dies keeps them
             for report in run_phases(item):

@@ -38,8 +38,11 @@ class Finished:
         needs: frozenset[str],
         duration: float,
         interrupted: bool,
+        output: dict[str, str] | None = None,
     ) -> None:
         self.outcome = outcome
+        #: What the child wrote to stdout and stderr ("out", "err") and never reported: it died.
+        self.output = output or {}
         self.raw_reports = raw_reports
         self.needs = needs  # what the recorder added to the role's filter for itself
         self.duration = duration
@@ -63,10 +66,18 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
         expected.remove("call")
     missing = [when for when in expected if when not in reports]
     clean_exit = outcome.exit_code == 0 and not outcome.timed_out and not finished.interrupted
+    notes = [*outcome.notes]
+    lent = sorted(finished.needs - sandbox.role.allowed)
+    if lent:
+        notes.append(f"the {sandbox.recorder} recorder allowed {', '.join(lent)} for its own signal handler")
+    # What a failure text already says is not repeated in a section: each violation and note shows once.
+    said_records = said_notes = False
     if missing or not clean_exit:
         failed = missing[0] if missing else "teardown"
-        text = death_text(sandbox, outcome, records, finished.interrupted)
+        text = death_text(sandbox, outcome, records, finished.interrupted, notes)
         report = failed_report(item, failed, text, finished.duration)
+        report.sections = [*_sections_so_far(reports, failed), *_leftover_sections(finished.output, failed, records)]
+        said_records = said_notes = True
         forwarding.replace(ordered, reports.get(failed), report)
         reports[failed] = report
         if failed != "teardown":
@@ -77,6 +88,8 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
     elif "call" in reports and reports["call"].passed and _fails(sandbox, records, guarded, outcome):
         text = violations_text(sandbox, records, strict=_strict(sandbox), incomplete=outcome.incomplete)
         report = failed_report(item, "call", text, finished.duration)
+        report.sections = list(reports["call"].sections)  # the test's captured output stays
+        said_records = True
         forwarding.replace(ordered, reports["call"], report)
         reports["call"] = report
     last = reports["teardown"]
@@ -89,15 +102,40 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
     last.sandbox_role = role.name  # type: ignore[attr-defined]
     last.sandbox_role_facts = role.to_json()  # type: ignore[attr-defined]  # crosses to an xdist controller
     last.sandbox_incomplete = list(outcome.incomplete)  # type: ignore[attr-defined]
-    if records:
+    if records and not said_records:
         shown.sections.append(("sandbox violations", violations_text(sandbox, records)))
-    lent = sorted(finished.needs - sandbox.role.allowed)
-    notes = [*outcome.notes]
-    if lent:
-        notes.append(f"the {sandbox.recorder} recorder allowed {', '.join(lent)} for its own signal handler")
-    for note in notes:
-        shown.sections.append(("sandbox notes", note))
+    if not said_notes:
+        shown.sections.extend(("sandbox notes", note) for note in notes)
     return ordered
+
+
+def _sections_so_far(reports: dict[str, pytest.TestReport], when: str) -> list[tuple[str, str]]:
+    """The captured-output sections the test's report for ``when`` carries, as pytest's would.
+
+    pytest's report of a phase holds the sections of every phase so far: those of the
+    child's own report of it, else of the last phase the child reported.
+    """
+    for phase in reversed(PHASES[: PHASES.index(when) + 1]):
+        if phase in reports:
+            return list(reports[phase].sections)
+    return []
+
+
+def _leftover_sections(output: dict[str, str], when: str, records: list[TrapRecord]) -> list[tuple[str, str]]:
+    """What a child wrote and never reported (it died): sections named as pytest names them.
+
+    The line a recorder writes to stderr before it aborts the child (upstream's
+    message, log-and-abort mode) is left out: the failure text shows that violation.
+    """
+    said = tuple(f"{violation_message(r.nr, r.thread or '*unnamed*')} [role {r.role}, " for r in records)
+    sections = []
+    for stream, name in (("out", "stdout"), ("err", "stderr")):
+        text = output.get(stream, "")
+        if stream == "err" and said:
+            text = "".join(line for line in text.splitlines(True) if not line.startswith(said))
+        if text:
+            sections.append((f"Captured {name} {when}", text))
+    return sections
 
 
 def _strict(sandbox: TestSandbox) -> bool:
@@ -173,9 +211,13 @@ def violations_text(
     return "\n".join(lines)
 
 
-def death_text(sandbox: TestSandbox, outcome: ChildOutcome, records: list[TrapRecord], interrupted: bool) -> str:
+def death_text(
+    sandbox: TestSandbox, outcome: ChildOutcome, records: list[TrapRecord], interrupted: bool, notes: list[str]
+) -> str:
     """Why a child ended without reporting: its violations, then how it ended, then the notes."""
-    lines = [record_line(r) for r in records[:20]]
+    lines = [record_line(r) for r in records[:50]]
+    if len(records) > 50:
+        lines.append(f"... and {len(records) - 50} more")
     if interrupted:
         lines.append("sandbox: interrupted (Ctrl-C); the test's child was killed")
     elif outcome.timed_out:
@@ -191,13 +233,13 @@ def death_text(sandbox: TestSandbox, outcome: ChildOutcome, records: list[TrapRe
         )
         lines.append(f"sandbox: the test's child was killed by {_signal_name(outcome.signal)}{cause}")
     elif outcome.exit_code == CHILD_INTERNAL_ERROR:
-        lines.append("sandbox: the plugin failed in the test's child (see its stderr above)")
+        lines.append("sandbox: the plugin failed in the test's child (its traceback is in the test's stderr)")
     elif outcome.exit_code is not None:
         lines.append(f"sandbox: the test's child exited with code {outcome.exit_code} before reporting (os._exit?)")
     else:
         lines.append("sandbox: the test's child vanished before reporting")
     lines.extend(f"sandbox: the record is not complete: {sentence}" for sentence in outcome.incomplete)
-    lines.extend(outcome.notes)
+    lines.extend(notes)
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ from .child import ChildState, child_main, go_message
 from .child_results import ResultsArea, replay_warnings
 from .ledger import PROFILE, Ledger
 from .outcomes import Finished
+from .quiet_capture import ChildOutput
 from .settings import TestSandbox, sandbox_of
 
 if TYPE_CHECKING:
@@ -47,9 +48,11 @@ class Forked:
         results: ResultsArea,
         gate: int,
         pid: int,
+        output: ChildOutput,
     ) -> None:
         self.item = item
         self.pid = pid
+        self.output = output  # the child's stdout and stderr files
         self.sandbox = sandbox
         self.session = session
         self.compiled = compiled  # the filter the child will install
@@ -71,6 +74,7 @@ class Forked:
         self._close_gate()
         self.session.wait(time.monotonic() + (0.0 if at_once else CANCEL_TIMEOUT))
         self.results.close()
+        self.output.close()
 
     def untouched(self) -> bool:
         """Whether the child still waits at its gate as it was forked (not stopped, dead or traced).
@@ -87,6 +91,7 @@ class Forked:
     def close_in_other_child(self) -> None:
         """In another child forked meanwhile: close what the main process holds for this one."""
         self.results.close()
+        self.output.close()
         for fd in self.session.parent_fds():
             os.close(fd)
 
@@ -147,9 +152,12 @@ class Scheduler:
         finally:
             self._running = None
         results = child.results.take()
+        leftover = child.output.leftover()
+        child.output.close()
         if self.config.pluginmanager.has_plugin("warnings"):  # pytest's recording, unless -p no:warnings
             replay_warnings(results.warnings)
-        finished = Finished(outcome, results.reports, session.needs, time.monotonic() - child.started, interrupted)
+        duration = time.monotonic() - child.started
+        finished = Finished(outcome, results.reports, session.needs, duration, interrupted, leftover)
         if results.lost:
             finished.outcome.notes.append(results.lost)
         return finished
@@ -170,6 +178,12 @@ class Scheduler:
             session.abandon()
             raise
         try:
+            output = ChildOutput()
+        except OSError:
+            results.close()
+            session.abandon()
+            raise
+        try:
             gate_read, gate = os.pipe()
             try:
                 pid = _fork_quietly()
@@ -179,17 +193,18 @@ class Scheduler:
                 raise
         except OSError:
             results.close()
+            output.close()
             session.abandon()
             raise
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             os.close(gate)
             if self._running is not None:  # forked ahead: the running test's descriptors are not ours
                 self._running.close_in_other_child()
-            self.child = ChildState(sandbox, session, context, compiled)
+            self.child = ChildState(sandbox, session, context, compiled, output)
             child_main(item, self.child, results, gate_read)
         os.close(gate_read)
         session.in_parent(pid)
-        return Forked(item, sandbox, session, compiled, results, gate, pid)
+        return Forked(item, sandbox, session, compiled, results, gate, pid, output)
 
     def _prepare(self, sandbox: TestSandbox, session: RecorderSession) -> CompiledFilter:
         """The filter the test's child installs (compiled once per distinct allow-list and guard).

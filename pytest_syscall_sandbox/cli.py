@@ -1,4 +1,9 @@
-"""``python -m pytest_syscall_sandbox``: look at policies, filters and syscall numbers."""
+"""``python -m pytest_syscall_sandbox``: look at policies, filters and syscall numbers.
+
+``show``, ``bpf`` and ``lint`` know the project's roles too: those its ini file
+defines in ``sandbox_roles``, found from the current directory as pytest finds it
+(or from ``--rootdir DIR``).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,15 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 from .engine.compiler import LAYOUTS, TREE, compile_allow_list
-from .errors import SandboxError
+from .errors import SandboxError, UnknownPolicyError
 from .kernel.actions import SyscallSandboxAction
 from .kernel.syscalls import NAMES, numbers_of, resolve
 from .lint import command as lint_command
-from .roles.groups import GROUPS
+from .roles.groups import GROUPS, find_group
 from .roles.policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_syscalls
 from .roles.profiles import PROFILE_BASE, PROFILE_OWN, PROFILES
-from .roles.registry import RoleRegistry
-from .roles.role import BITCOIN_CORE, BUILTIN_ORIGINS, SANDBOX_RS
+from .roles.project import Project, load_project
+from .roles.role import BITCOIN_CORE, BUILTIN_ORIGINS, CUSTOM, SANDBOX_RS, Role
 from .sandbox import allow_list_filter
 
 _MODES = [a.value for a in SyscallSandboxAction]
@@ -55,11 +60,47 @@ def _policies(args: argparse.Namespace) -> str:
     return "\n\n".join(f"{title}\n\n{table()}" for title, table in _ORIGIN_TABLES.values())
 
 
+def _project(args: argparse.Namespace) -> Project:
+    return load_project(lint_command.project_dir(args))
+
+
+def _role(project: Project, name: str) -> Role:
+    """The role ``name`` knows in ``project``; the error says where the project's roles were looked for."""
+    try:
+        return project.registry.get(name)
+    except UnknownPolicyError as exc:
+        hook = "; roles from a pytest_sandbox_roles hook are known only in a pytest run"
+        raise SandboxError(f"{exc} ({project.describe()}{hook})") from None
+
+
+def _show_group(name: str) -> str:
+    try:
+        group = find_group(name[1:])
+    except ValueError as exc:
+        raise SandboxError(str(exc)) from None
+    names = sorted(GROUPS[group], key=lambda n: resolve(n)[0])
+    policies = [p.name for p in SyscallSandboxPolicy if set(names) <= set(policy_syscalls(p))]
+    return "\n".join(
+        [
+            f"@{group}: {len(names)} syscalls",
+            "",
+            f"allowed whole by the policies: {' '.join(policies) or 'none'}",
+            "",
+            "syscalls: " + " ".join(names),
+        ]
+    )
+
+
 def _show(args: argparse.Namespace) -> str:
-    role = RoleRegistry().get(args.policy)
+    if args.policy.startswith("@"):
+        return _show_group(args.policy)
+    project = _project(args)
+    role = _role(project, args.policy)
     names = sorted(role.allowed)
     if role.origin == BITCOIN_CORE:
         head = f"{role.name} (upstream thread {get_policy(role.name).value}): {len(names)} syscalls"
+    elif role.origin == CUSTOM:
+        head = f"{role.name} (project role, {project.inifile}): {len(names)} syscalls"
     else:
         head = f"{role.name} ({role.origin}: {role.description}): {len(names)} syscalls"
     if role.origin == BITCOIN_CORE:
@@ -67,18 +108,21 @@ def _show(args: argparse.Namespace) -> str:
         detail = tabulate(rows, headers=["group", "syscalls"])
     else:
         detail = f"definition: {role.definition}"
+        if role.harden:
+            detail += "\nwith the hardening set (argument rules: bpf NAME shows them)"
     return "\n".join([head, "", detail, "", "allowed: " + " ".join(names)])
 
 
 def _bpf(args: argparse.Namespace) -> str:
-    role = RoleRegistry().get(args.policy)
+    role = _role(_project(args), args.policy)
     action = SyscallSandboxAction(args.mode).action
+    harden = args.harden or role.harden
     compiled = (
         allow_list_filter(role.allowed, action, harden=True)
-        if args.harden
+        if harden
         else compile_allow_list(numbers_of(role.allowed), action, layout=args.layout)
     )
-    layout = "tree, with the hardening set" if args.harden else f"{args.layout} layout"
+    layout = "tree, with the hardening set" if harden else f"{args.layout} layout"
     head = f"# {role.name}, mode {args.mode} ({action}), {layout}: {len(compiled)} instructions"
     return head + "\n" + compiled.disassemble()
 
@@ -104,11 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Which built-in roles to list: all of them grouped by origin, or one origin's",
     )
     policies.set_defaults(run=_policies)
-    show = sub.add_parser("show", help="Show one policy's groups and syscalls")
-    show.add_argument("policy", metavar="NAME")
+    show = sub.add_parser("show", help="Show one role's (built-in or the project's) or @Group's syscalls")
+    show.add_argument("policy", metavar="NAME|@GROUP")
+    lint_command.add_rootdir(show)
     show.set_defaults(run=_show)
-    bpf = sub.add_parser("bpf", help="Disassemble one policy's compiled filter")
+    bpf = sub.add_parser("bpf", help="Disassemble one role's compiled filter")
     bpf.add_argument("policy", metavar="NAME")
+    lint_command.add_rootdir(bpf)
     bpf.add_argument("--mode", choices=_MODES, default="log-and-abort", help="Action for disallowed syscalls")
     bpf.add_argument("--layout", choices=LAYOUTS, default=TREE, help="Tree (ours) or linear (upstream's)")
     bpf.add_argument("--harden", action="store_true", help="Add the hardening set (argument rules)")

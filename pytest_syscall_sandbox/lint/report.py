@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .environment import LintEnvironment
-from .findings import CERTAIN, LIKELY, SEVERITIES, KernelDrift, RoleLint, kernel_drift, lint_role
+from .findings import CERTAIN, LIKELY, NOTE, SEVERITIES, Finding, KernelDrift, RoleLint, kernel_drift, lint_role
+
+if TYPE_CHECKING:
+    from ..roles.registry import RoleRegistry
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,25 @@ def lint(roles: Mapping[str, Iterable[str]], env: LintEnvironment) -> LintReport
     return LintReport(env, tuple(lint_role(n, a, env) for n, a in roles.items()), kernel_drift(env))
 
 
-def policy_roles(names: Sequence[str] = ()) -> dict[str, frozenset[str]]:
-    """Built-in roles as lint roles (Bitcoin Core's fifteen by default, any built-in by name).
+def policy_roles(
+    names: Sequence[str] = (), registry: RoleRegistry | None = None, where: str = ""
+) -> dict[str, frozenset[str]]:
+    """Roles as lint roles (Bitcoin Core's fifteen by default; by name, any role ``registry`` knows).
 
-    Unknown names raise UnknownPolicyError.
+    Unknown names raise UnknownPolicyError; ``where`` (where the project's roles were
+    looked for) is added to its message.
     """
+    from ..errors import UnknownPolicyError
     from ..roles.policies import SyscallSandboxPolicy
     from ..roles.registry import RoleRegistry
 
-    registry = RoleRegistry()
-    roles = [registry.get(n) for n in names] if names else [registry.get(p.name) for p in SyscallSandboxPolicy]
+    registry = registry or RoleRegistry()
+    try:
+        roles = [registry.get(n) for n in names] if names else [registry.get(p.name) for p in SyscallSandboxPolicy]
+    except UnknownPolicyError as exc:
+        if where:
+            exc.args = (f"{exc} ({where})",)
+        raise
     return {role.name: role.allowed for role in roles}
 
 
@@ -68,8 +80,20 @@ def _wrap(names: Sequence[str], width: int = 100, indent: str = "  ") -> str:
     return textwrap.fill(" ".join(names), width=width, initial_indent=indent, subsequent_indent=indent)
 
 
-def render_table(report: LintReport) -> str:
-    """The report as text: one table per group of roles with the same allow-list."""
+#: Severity -> its rank, gravest first.
+_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+
+
+def shown(findings: Iterable[Finding], least: str = NOTE) -> list[Finding]:
+    """The findings of severity ``least`` or graver."""
+    return [f for f in findings if _RANK[f.severity] <= _RANK[least]]
+
+
+def render_table(report: LintReport, least: str = NOTE) -> str:
+    """The report as text: one table per group of roles with the same allow-list.
+
+    ``least``: show findings of that severity and graver (the counts count them all).
+    """
     from tabulate import tabulate
 
     env = report.environment
@@ -81,12 +105,16 @@ def render_table(report: LintReport) -> str:
         role = same[0]
         counts = ", ".join(f"{len(role.names(sev))} {sev}" for sev in SEVERITIES)
         out.append(f"{', '.join(r.name for r in same)} ({len(role.allowed)} syscalls): {counts}")
-        rows = [(f.syscall, f.severity, f.family or "-", f.introduced or "-", f.reason) for f in role.findings]
+        rows = [
+            (f.syscall, f.severity, f.family or "-", f.introduced or "-", f.reason) for f in shown(role.findings, least)
+        ]
+        if least != NOTE:
+            out[-1] += f" (showing {least} and graver)"
         if rows:
             headers = ["syscall", "severity", "family", "introduced", "why"]
             out.append(tabulate(rows, headers=headers, maxcolwidths=[None, None, None, None, 80]))
         else:
-            out.append("  no family gaps and no library drift")
+            out.append("  no family gaps and no library drift" if not role.findings else f"  no {least} findings")
         if role.not_implemented:
             out.append(f"  allowed but not implemented by this kernel: {' '.join(role.not_implemented)}")
         out.append("")
@@ -111,6 +139,11 @@ def render_table(report: LintReport) -> str:
     return "\n".join(out)
 
 
-def render_json(report: LintReport) -> str:
-    """The report as JSON."""
-    return json.dumps(report.to_dict(), indent=2)
+def render_json(report: LintReport, least: str = NOTE) -> str:
+    """The report as JSON; ``least``: each role's ``findings`` hold that severity and graver."""
+    document = report.to_dict()
+    if least != NOTE:
+        document["min_severity"] = least
+        for role in document["roles"]:
+            role["findings"] = [f for f in role["findings"] if _RANK[f["severity"]] <= _RANK[least]]
+    return json.dumps(document, indent=2)

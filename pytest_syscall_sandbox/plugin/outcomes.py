@@ -17,6 +17,7 @@ import pytest
 
 from ..recorders.base import ChildOutcome
 from ..recorders.record import GUARD_REFUSED, HARNESS, USED, TrapRecord
+from ..reports.tables import short_location
 from ..sandbox import explain_refusal, violation_message
 from . import forwarding
 from .ledger import PROFILE
@@ -190,7 +191,7 @@ def _signal_name(number: int) -> str:
 
 def record_line(record: TrapRecord) -> str:
     """Upstream's message for ``record``, with role, location, arguments and reason."""
-    where = f", at {record.location} in {record.function}" if record.location else ""
+    where = f", at {short_location(record.location)} in {record.function}" if record.location else ""
     args = f" {record.decoded_args}" if record.decoded_args and not record.reason else ""
     reason = f" -- {record.reason}" if record.reason else ""
     if record.phase == HARNESS:

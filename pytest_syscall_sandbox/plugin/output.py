@@ -142,12 +142,14 @@ class SandboxOutput:
         ledger = self.ledger
         if not ledger.roles_used and not ledger.records and not ledger.selected:
             return
-        from ..reports.gaps import render_profile, render_summary
+        from ..reports.gaps import render_profile, summary_lines
 
         builtin = [r.name for r in self.registry.roles() if r.origin == BITCOIN_CORE]
         verbosity = self.config.get_verbosity()
         bases = {name: ledger.role(name).definition for name in ledger.roles_used if ledger.role(name).is_variant}
-        text = render_summary(
+        # pytest's own writer: its width (COLUMNS, the terminal) and its --color decide.
+        width = self.config.get_terminal_writer().fullwidth
+        lines = summary_lines(
             ledger.records,
             ledger.roles_used,
             verbosity=verbosity,
@@ -155,14 +157,16 @@ class SandboxOutput:
             bases=bases,
             tallies=ledger.tallies(),
             fixes=self._fixes(),
+            width=width,
         )
-        lines = self._lint_summary()
         if self.settings.mode == PROFILE:
-            text += "\n\n" + render_profile(ledger.role_facts())
+            lines.append(("", ""))
+            lines += [(line, "") for line in render_profile(ledger.role_facts(), width).splitlines()]
         terminalreporter.write_sep("=", "syscall sandbox")
-        for line in lines:
+        for line in self._lint_summary():
             terminalreporter.write_line(line)
-        terminalreporter.write_line(text)
+        for text, style in lines:
+            terminalreporter.write_line(text, **({style: True} if style else {}))
         for line in self._told:
             terminalreporter.write_line(line)
         if self.settings.report and not is_worker(self.config):

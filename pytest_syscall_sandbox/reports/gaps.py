@@ -6,10 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tabulate import tabulate
-
 from ..recorders.record import HARNESS, USED, TrapRecord
 from ..roles.groups import group_of
+from .tables import fit_table, short_location
 
 if TYPE_CHECKING:
     from .fixes import RoleFix
@@ -135,13 +134,22 @@ def is_complete(tally: RoleTally | None, harness: Iterable[Gap] = ()) -> bool:
     return not (tally and (tally.not_run or tally.incomplete)) and not list(harness)
 
 
-def gap_table(gaps: list[Gap]) -> str:
-    """One role's gaps as a table."""
+def gap_table(gaps: list[Gap], width: int | None = None) -> str:
+    """One role's gaps as a table; ``width``: made to fit that many columns (the number goes first, then wrapping)."""
     rows = [
-        (g.syscall, g.nr, g.calls, len(g.tests), g.tests[0] if g.tests else "", g.first_location, g.group) for g in gaps
+        (
+            g.syscall,
+            g.nr,
+            g.calls,
+            len(g.tests),
+            g.tests[0] if g.tests else "",
+            short_location(g.first_location),
+            g.group,
+        )
+        for g in gaps
     ]
     headers = ["syscall", "nr", "calls", "tests", "first test", "first location", "group that allows it"]
-    return tabulate(rows, headers=headers)
+    return fit_table(rows, headers, width, drop=(1,), wrap=(4, 5, 6), short_headers={6: "group"})
 
 
 def render_summary(
@@ -152,13 +160,34 @@ def render_summary(
     bases: Mapping[str, str] | None = None,
     tallies: Mapping[str, RoleTally] | None = None,
     fixes: Mapping[str, RoleFix] | None = None,
+    width: int | None = None,
 ) -> str:
     """The terminal section: a line per role, then (unless quiet) a table and a fix per role with gaps.
 
     ``tallies`` (role -> :class:`RoleTally`) qualify each line; a role there whose
     tests never ran gets a line too. ``fixes`` (role -> :class:`.fixes.RoleFix`) say
     how to close each role's gaps (else a fix is made from the names alone).
+    ``width``: the tables fit that many columns.
     """
+    lines = summary_lines(records, roles, verbosity, builtin, bases, tallies, fixes, width)
+    return "\n".join(text for text, _ in lines)
+
+
+#: Styles of :func:`summary_lines` (pytest's TerminalWriter markup names; "" for none).
+GOOD, BAD, PARTIAL, HEAD = "green", "red", "yellow", "bold"
+
+
+def summary_lines(
+    records: Iterable[TrapRecord],
+    roles: Iterable[str] = (),
+    verbosity: int = 0,
+    builtin: Iterable[str] = (),
+    bases: Mapping[str, str] | None = None,
+    tallies: Mapping[str, RoleTally] | None = None,
+    fixes: Mapping[str, RoleFix] | None = None,
+    width: int | None = None,
+) -> list[tuple[str, str]]:
+    """:func:`render_summary`'s lines, each with its style: a clean role green, gaps red, incomplete yellow."""
     records = list(records)
     by_role = gaps_by_role(records)
     harness = harness_by_role(records)
@@ -166,22 +195,30 @@ def render_summary(
     for role in [*roles, *tallies, *harness]:
         by_role.setdefault(role, [])
     if not by_role:
-        return ""
+        return []
     builtin = set(builtin)
-    parts = [summary_line(role, gaps, tallies.get(role), harness.get(role, ())) for role, gaps in by_role.items()]
+    parts: list[tuple[str, str]] = []
+    for role, gaps in by_role.items():
+        tally, extra = tallies.get(role), harness.get(role, ())
+        style = BAD if gaps else GOOD if is_complete(tally, extra) else PARTIAL
+        parts.append((summary_line(role, gaps, tally, extra), style))
     if verbosity >= 0:
         for role, gaps in by_role.items():
             incomplete = tallies[role].incomplete if role in tallies else {}
             if incomplete:
-                parts += ["", f"{role}: tests that ended without a complete record:"]
-                parts += [f"  {nodeid}: {'; '.join(why)}" for nodeid, why in incomplete.items()]
+                parts += [("", ""), (f"{role}: tests that ended without a complete record:", PARTIAL)]
+                parts += [(f"  {nodeid}: {'; '.join(why)}", "") for nodeid, why in incomplete.items()]
             if not gaps:
                 continue
             fix = (fixes or {}).get(role) or _fix(role, gaps, (bases or {}).get(role, ""))
-            parts += ["", f"{role}:", gap_table(gaps), "", *fix.lines()]
+            parts += [("", ""), (f"{role}:", HEAD)]
+            parts += [(line, "") for line in gap_table(gaps, width).splitlines()]
+            parts += [("", "")]
+            parts += [(line, PARTIAL if line.startswith("not fixed:") else GOOD) for line in fix.lines()]
             if role in builtin:
-                parts += ["vs upstream Bitcoin Core:", *(f"  {line}" for line in upstream_difference(gaps))]
-    return "\n".join(parts)
+                parts += [("vs upstream Bitcoin Core:", "")]
+                parts += [(f"  {line}", "") for line in upstream_difference(gaps)]
+    return parts
 
 
 def _fix(role: str, gaps: list[Gap], base: str = "") -> RoleFix:
@@ -276,7 +313,7 @@ def build_json_report(
     }
 
 
-def render_profile(roles: dict[str, dict[str, object]]) -> str:
+def render_profile(roles: dict[str, dict[str, object]], width: int | None = None) -> str:
     """Profile mode: per role, what it used, what it allows but never used, a minimal list, what was not measured.
 
     The minimal list holds only what was measured; what the run could not measure
@@ -301,7 +338,7 @@ def render_profile(roles: dict[str, dict[str, object]]) -> str:
         "minimal allow-list",
         "not measured",
     ]
-    text = "least privilege (profile mode):\n" + tabulate(rows, headers=headers)
+    text = "least privilege (profile mode):\n" + fit_table(rows, headers, width, wrap=(3,))
     if apart:
         text += "\n\n" + "\n".join(apart)
         text += "\n(add them if your machines need them: --sandbox-export writes ROLE.minimal+unmeasured.* too)"

@@ -135,7 +135,7 @@ def is_complete(tally: RoleTally | None, harness: Iterable[Gap] = ()) -> bool:
 
 
 def gap_table(gaps: list[Gap], width: int | None = None) -> str:
-    """One role's gaps as a table; ``width``: made to fit that many columns (the number goes first, then wrapping)."""
+    """One role's gaps as a table; ``width``: made to fit that many columns (wrapped; if need be without ``nr``)."""
     rows = [
         (
             g.syscall,

@@ -48,35 +48,49 @@ def fit_table(
 ) -> str:
     """``tabulate(rows, headers)``, made to fit ``width`` columns if it is wider.
 
-    In turn: the columns ``drop`` names (the least useful) go, headers get their short
-    forms, and the ``wrap`` columns are wrapped (long words too), sharing what is left
-    of the width (none narrower than :data:`MIN_COLUMN`). Without ``width``, or if the
-    table fits, it is as tabulate makes it.
+    In turn: headers get their short forms and the ``wrap`` columns are wrapped (long
+    words too), sharing what is left of the width (none narrower than
+    :data:`MIN_COLUMN`); if that is still too wide, the columns ``drop`` names (the
+    least useful) go too. Without ``width``, or if the table fits, it is as tabulate
+    makes it.
     """
     table = tabulate(rows, headers=list(headers))
-    if width is None or max((len(line) for line in table.splitlines()), default=0) <= width:
+    if width is None or _width(table) <= width or not rows:
+        return table
+    short = [(short_headers or {}).get(i, header) for i, header in enumerate(headers)]
+    table = _wrapped(rows, short, width, wrap)
+    if _width(table) <= width or not drop:
         return table
     keep = [i for i in range(len(headers)) if i not in drop]
-    headers = [(short_headers or {}).get(i, headers[i]) for i in keep]
-    wrapped = [keep.index(i) for i in wrap if i in keep]
-    rows = [[row[i] for i in keep] for row in rows]
+    return _wrapped(
+        [[row[i] for i in keep] for row in rows],
+        [short[i] for i in keep],
+        width,
+        [keep.index(i) for i in wrap if i in keep],
+    )
+
+
+def _width(table: str) -> int:
+    return max((len(line) for line in table.splitlines()), default=0)
+
+
+def _wrapped(rows: Sequence[Sequence[object]], headers: Sequence[str], width: int, wrap: Sequence[int]) -> str:
+    """The table with the ``wrap`` columns wrapped to share what the others leave of ``width``."""
+    if not wrap:
+        return tabulate(rows, headers=list(headers))
     natural = _widths(rows, headers)
-    fixed = sum(w for i, w in enumerate(natural) if i not in wrapped) + _GAP * (len(headers) - 1)
-    budget = width - fixed
-    limits = _share(budget, [natural[i] for i in wrapped])
-    if not rows or not wrapped:
-        return tabulate(rows, headers=headers)
-    for _ in range(8):  # tabulate's wrapping can come out a column wider than asked: narrow and retry
+    fixed = sum(w for i, w in enumerate(natural) if i not in wrap) + _GAP * (len(headers) - 1)
+    limits = _share(width - fixed, [natural[i] for i in wrap])
+    while True:  # tabulate's wrapping can come out a column wider than asked: narrow and retry
         maxcolwidths: list[int | None] = [None] * len(headers)
-        for i, limit in zip(wrapped, limits, strict=True):
+        for i, limit in zip(wrap, limits, strict=True):
             maxcolwidths[i] = limit
-        table = tabulate(rows, headers=headers, maxcolwidths=maxcolwidths)
-        excess = max(len(line) for line in table.splitlines()) - width
+        table = tabulate(rows, headers=list(headers), maxcolwidths=maxcolwidths)
+        excess = _width(table) - width
         widest = max(range(len(limits)), key=limits.__getitem__)
         if excess <= 0 or limits[widest] <= MIN_COLUMN:
-            break
+            return table
         limits[widest] = max(MIN_COLUMN, limits[widest] - excess)
-    return table
 
 
 def _share(budget: int, wanted: list[int]) -> list[int]:

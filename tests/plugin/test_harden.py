@@ -34,8 +34,9 @@ REASON = "socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, 0): domain AF_NETLINK refuse
     ids=["marker", "option", "ini", "custom-role"],
 )
 def test_audit_records_the_argument_that_decided(
-    pytester: pytest.Pytester, recorder: str, marker: str, args: list[str], ini: str
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, recorder: str, marker: str, args: list[str], ini: str
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # the gap table's row on one line (it fits the terminal)
     pytester.makeini("[pytest]\n" + ini)
     pytester.makepyfile(NETLINK.format(marker=marker))
     result = pytester.runpytest_subprocess(f"--sandbox-recorder={recorder}", "--sandbox-mode=audit", *args)

@@ -109,7 +109,7 @@ def render_table(report: LintReport, least: str = NOTE) -> str:
             (f.syscall, f.severity, f.family or "-", f.introduced or "-", f.reason) for f in shown(role.findings, least)
         ]
         if least != NOTE:
-            out[-1] += f" (showing {least} and graver)"
+            out[-1] += " (showing certain only)" if least == CERTAIN else f" (showing {least} and graver)"
         if rows:
             headers = ["syscall", "severity", "family", "introduced", "why"]
             out.append(tabulate(rows, headers=headers, maxcolwidths=[None, None, None, None, 80]))

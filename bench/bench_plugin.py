@@ -16,7 +16,7 @@ timed by wall clock, in these configurations, side by side and round-robin:
 * ``pytest-forked``: ``--forked`` (pip-installed here if missing; shown as unavailable,
   with the reason, if it cannot be installed or does not work on this pytest);
 * the plugin in every mode (``log-and-abort``, ``abort``, ``audit``, ``profile``) with
-  each recorder (``ptrace``, ``sigsys``), every test under ``--sandbox-policy=INITIALIZATION``
+  each recorder (``ptrace``, ``sigsys``, ``notify``), every test under ``--sandbox-policy=INITIALIZATION``
   (the policy that allows the most; an untimed audit run first checks which syscalls
   it lacks and, if any, the timed runs use ``INITIALIZATION +those``);
 * two floors of the fork-per-test design, for reference (a small plugin written by
@@ -85,7 +85,7 @@ MODULES = 10
 BASE_POLICY = "INITIALIZATION"
 BENCH_ROLE = "BENCH_ROLE"
 MODES = ("log-and-abort", "abort", "audit", "profile")
-RECORDERS = ("ptrace", "sigsys")
+RECORDERS = ("ptrace", "sigsys", "notify")
 FLOORS = ("sequential", "pipelined")
 OUR_PLUGIN = "syscall_sandbox"
 FORKED_PLUGIN = "pytest_forked"

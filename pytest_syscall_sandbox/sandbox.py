@@ -12,19 +12,20 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .engine.compiler import CompiledFilter, compile_allow_list
-from .engine.install import install_filter
+from .engine.compiler import TREE, CompiledFilter, compile_allow_list
+from .engine.emulator import SeccompData, emulate
+from .engine.install import install_filter, install_with_listener
 from .errors import SandboxAlreadySetUpError
 from .kernel.actions import Action, SyscallSandboxAction
 from .kernel.calls import raw_syscall
 from .kernel.naming import thread_get_internal_name, violation_message
 from .kernel.signals import SigInfo, install_handler
 from .kernel.support import unsupported_reason
-from .kernel.syscalls import numbers_of, syscall_number
+from .kernel.syscalls import X32_SYSCALL_BIT, get_linux_syscall_name, numbers_of, syscall_number
 from .roles.guard import REFUSED, HarnessGuard, guard_rules
 from .roles.guard import explain as explain_guard
 from .roles.hardening import explain, rules_for
@@ -38,6 +39,7 @@ __all__ = [
     "HarnessGuard",
     "allow_list_filter",
     "explain_refusal",
+    "filter_verdict",
     "install_allow_list",
     "install_prepared",
     "prepare",
@@ -193,9 +195,31 @@ def prepare(spec: FilterSpec) -> CompiledFilter:
     return compiled
 
 
-def install_prepared(compiled: CompiledFilter) -> None:
-    """Install a filter made by :func:`prepare` on the calling thread."""
-    install_filter(compiled.program, packed=compiled.packed())
+def install_prepared(compiled: CompiledFilter, *, hand_over: Callable[[int], None] | None = None) -> None:
+    """Install a filter made by :func:`prepare` on the calling thread.
+
+    With ``hand_over`` (the notify recorder's): the filter is installed with a listener
+    (``SECCOMP_FILTER_FLAG_NEW_LISTENER``) and ``hand_over(listener)`` passes it on and
+    closes it, without a syscall on this thread (:mod:`.recorders.notify`).
+    """
+    if hand_over is None:
+        install_filter(compiled.program, packed=compiled.packed())
+        return
+    hand_over(install_with_listener(compiled.program, packed=compiled.packed()))
+
+
+def filter_verdict(compiled: CompiledFilter, nr: int, args: Sequence[int], ip: int) -> Action:
+    """What ``compiled`` answers a call (number, arguments, instruction pointer), as the kernel would.
+
+    A number without argument rules gets its table verdict; the others run the program
+    (already validated when it was compiled).
+    """
+    nr &= 0xFFFFFFFF
+    if nr < X32_SYSCALL_BIT and get_linux_syscall_name(nr) not in compiled.checked and compiled.layout == TREE:
+        return compiled.rules.get(nr, compiled.default)
+    a = [value & (2**64 - 1) for value in args] + [0] * 6
+    data = SeccompData(nr, instruction_pointer=ip, args=(a[0], a[1], a[2], a[3], a[4], a[5]))
+    return emulate(compiled.program, data, check=False).action
 
 
 def allow_list_filter(

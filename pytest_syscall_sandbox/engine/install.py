@@ -25,6 +25,7 @@ from ..kernel.calls import (
     set_no_new_privs,
     syscall,
 )
+from ..kernel.unotify import SECCOMP_FILTER_FLAG_NEW_LISTENER
 from .bpf import Instruction, pack
 
 
@@ -59,3 +60,26 @@ def install_filter(program: Sequence[Instruction], *, tsync: bool = False, packe
         )
     if rc != 0:
         raise fail("seccomp(SECCOMP_SET_MODE_FILTER)", f"{len(program)} instructions, flags {flags:#x}")
+
+
+def install_with_listener(program: Sequence[Instruction], *, packed: bytes | None = None) -> int:
+    """Set no_new_privs, attach ``program`` to the calling thread, and return its listener.
+
+    ``seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)``: the descriptor
+    receives a notification for every call the filter answers with USER_NOTIF
+    (:mod:`..kernel.unotify`). No WAIT_KILLABLE_RECV: a stopped thread stays interruptible
+    by signals, so a supervisor can ask it something and see the call again.
+    """
+    set_no_new_privs()
+    code = pack(program) if packed is None else packed
+    buffer = ctypes.create_string_buffer(code, len(code))
+    prog = _SockFprog(len(program), ctypes.cast(buffer, ctypes.c_void_p))
+    fd = syscall(
+        ctypes.c_long(NR_SECCOMP),
+        ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
+        ctypes.c_uint(SECCOMP_FILTER_FLAG_NEW_LISTENER),
+        ctypes.byref(prog),
+    )
+    if fd < 0:
+        raise fail("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER)", f"{len(program)} instructions")
+    return int(fd)

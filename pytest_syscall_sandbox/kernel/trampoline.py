@@ -16,6 +16,10 @@ once). It holds, in x86-64 machine code::
 
     long fetch_add(long *counter, long n)     ; at FETCH_ADD_OFFSET
         mov rax, rsi; lock xadd [rdi], rax; ret   ; atomic across threads and processes
+
+    long wait_until_set(long *word, long spins)   ; at WAIT_OFFSET: no syscall, GIL released
+        loop: mov rax, [rdi]; test rax, rax; jnz done; pause; dec rsi; jnz loop
+        done: ret                                 ; the word, or 0 after ``spins`` turns
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ _CODE = bytes.fromhex(
 _AFTER_SYSCALL = len(_CODE) - 1
 _FETCH_ADD = bytes.fromhex("4889f0f0480fc107c3")  # mov rax, rsi; lock xadd [rdi], rax; ret
 FETCH_ADD_OFFSET = 64
+_WAIT = bytes.fromhex("488b074885c07507f39048ffce75f1c3")
+WAIT_OFFSET = 128
 _PROT_RX = mmap.PROT_READ | mmap.PROT_EXEC
 
 
@@ -58,6 +64,7 @@ def _map_code() -> int:
         return 0
     ctypes.memmove(address, _CODE, len(_CODE))
     ctypes.memmove(address + FETCH_ADD_OFFSET, _FETCH_ADD, len(_FETCH_ADD))
+    ctypes.memmove(address + WAIT_OFFSET, _WAIT, len(_WAIT))
     if mprotect(address, mmap.PAGESIZE, _PROT_RX) != 0:  # pragma: no cover - a kernel refusing R+X
         return 0
     return int(address)
@@ -74,6 +81,8 @@ _call = ctypes.CFUNCTYPE(ctypes.c_long, *[ctypes.c_long] * 7)(_ADDRESS) if _ADDR
 _fetch_add = (
     ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_void_p, ctypes.c_long)(_ADDRESS + FETCH_ADD_OFFSET) if _ADDRESS else None
 )
+
+_wait = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_void_p, ctypes.c_long)(_ADDRESS + WAIT_OFFSET) if _ADDRESS else None
 
 
 def trusted_syscall(nr: int, *args: int) -> int:
@@ -92,3 +101,15 @@ def fetch_add(address: int, n: int) -> int:
     if _fetch_add is None:  # pragma: no cover - see _map_code
         raise OSError(38, "no code page for fetch_add")
     return int(_fetch_add(address, n))
+
+
+def wait_until_set(address: int, spins: int) -> int:
+    """Spin until the 64-bit word at ``address`` is not 0, at most ``spins`` turns; the word (0: gave up).
+
+    Makes no syscall, and releases the GIL while it spins (a ctypes call), so another
+    thread can set the word: the notify recorder's filtered thread waits so for the
+    thread that carries its listener away.
+    """
+    if _wait is None:  # pragma: no cover - see _map_code
+        raise OSError(38, "no code page for wait_until_set")
+    return int(_wait(address, spins))

@@ -76,8 +76,11 @@ class ChildState:
         """Run the wrapped phase under the filter (installed now if it is not yet)."""
         if not self.installed:
             quiet_fd_capture(config)  # pytest's capture then needs no syscall between phases
+            prepare_hand_over = getattr(self.session, "prepare_hand_over", None)  # notify: its listener's courier
+            if prepare_hand_over is not None:
+                prepare_hand_over()
             confine_to_own_processes()  # where the kernel has Landlock: pytest's memory is out of reach
-            install_prepared(self.compiled)
+            install_prepared(self.compiled, hand_over=getattr(self.session, "hand_over", None))
             self.installed = True
         self.context.phase = phase
         try:

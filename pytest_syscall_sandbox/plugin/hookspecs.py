@@ -26,7 +26,7 @@ def pytest_sandbox_roles(config: pytest.Config) -> dict[str, str] | None:
 
 @hookspec(firstresult=True)
 def pytest_sandbox_make_recorder(config: pytest.Config, name: str) -> Recorder | None:
-    """Return the recorder called ``name`` (``ptrace`` or ``sigsys``); first result wins."""
+    """Return the recorder called ``name`` (``ptrace``, ``sigsys`` or ``notify``); first result wins."""
 
 
 @hookspec

@@ -10,6 +10,7 @@ closed gate and is reaped.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
@@ -19,7 +20,7 @@ import pytest
 
 from ..kernel.support import unsupported_reason
 from ..recorders.base import ChildContext, Recorder, RecorderSession
-from ..sandbox import FilterSpec, HarnessGuard, prepare
+from ..sandbox import FilterSpec, HarnessGuard, filter_verdict, prepare
 from .child import ChildState, child_main, go_message
 from .child_results import ResultsArea, replay_warnings
 from .ledger import PROFILE, Ledger
@@ -170,6 +171,8 @@ class Scheduler:
         )
         session = self.recorder(sandbox.recorder).start(context)
         compiled = self._prepare(sandbox, session)
+        if hasattr(session, "verdict_of"):  # the notify supervisor asks the filter which rule stopped a call
+            session.verdict_of = functools.partial(filter_verdict, compiled)
         _make_base_temp(item)
         # The child appends its reports to shared memory, read once it is gone.
         try:

@@ -6,7 +6,7 @@ the current one runs), runs the test's setup unfiltered, installs the role's fil
 right before the call phase (or before the fixtures' setup, with scope ``test``), runs
 the call and the teardown under it, and sends every report it would log back in
 pytest's own serializable form, which the main process logs (:mod:`.forwarding`). A
-recorder (ptrace or sigsys) collects every trapped syscall.
+recorder (ptrace, sigsys or notify) collects every trapped syscall.
 
 The work is shared out, as pytest-xdist shares out its ``DSession``: the
 :class:`~.scheduler.Scheduler` forks and schedules children (:mod:`.child` is what
@@ -139,7 +139,7 @@ class SandboxSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sandbox_make_recorder(self, config: pytest.Config, name: str) -> Recorder | None:
-        """The built-in recorders, ``ptrace`` and ``sigsys`` (imported when first asked for)."""
+        """The built-in recorders, ``ptrace``, ``sigsys`` and ``notify`` (imported when first asked for)."""
         if name == "ptrace":
             from ..recorders.ptrace import PtraceRecorder
 
@@ -150,6 +150,11 @@ class SandboxSession:
 
             sigsys_recorder: Recorder = SigsysRecorder()
             return sigsys_recorder
+        if name == "notify":
+            from ..recorders.notify import NotifyRecorder
+
+            notify_recorder: Recorder = NotifyRecorder()
+            return notify_recorder
         return None
 
     # In the child: the filter goes on right around the test function (scope "call") or

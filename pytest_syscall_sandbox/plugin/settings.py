@@ -20,7 +20,7 @@ from ..roles.registry import RoleRegistry, parse_role_lines
 from ..roles.role import Role
 
 MODES = ("log-and-abort", "abort", "audit", "profile")
-RECORDERS = ("ptrace", "sigsys")
+RECORDERS = ("ptrace", "sigsys", "notify")
 #: When the filter goes on: right before the test function (``call``), or right before
 #: the test's fixtures are set up (``test``), so that their calls count too.
 SCOPES = ("call", "test")
@@ -36,7 +36,10 @@ MODE_HELP = (
     "What a disallowed syscall does: log-and-abort (default), abort, audit (record and let it run), "
     "or profile (audit, and also record every syscall each role uses)"
 )
-RECORDER_HELP = "How trapped syscalls are recorded: ptrace (default, follows forks and execs) or sigsys"
+RECORDER_HELP = (
+    "How trapped syscalls are recorded: ptrace (default, follows forks and execs), sigsys, "
+    "or notify (a supervisor process answers seccomp user notifications; needs no ptrace permission)"
+)
 TIMEOUT_HELP = f"Kill a sandboxed test's child after this many seconds (default {DEFAULT_TIMEOUT:g}; 0: never)"
 SCOPE_HELP = (
     "When the filter goes on: call (default: right before the test function; setup runs unfiltered) "

@@ -1,5 +1,6 @@
-"""Recorders of trapped syscalls: :mod:`.ptrace` (the parent traces the child) and :mod:`.sigsys`.
+"""Recorders of trapped syscalls: :mod:`.ptrace` (the parent traces the child), :mod:`.sigsys`
+(a SIGSYS handler in the child) and :mod:`.notify` (a supervisor process answers seccomp user
+notifications).
 
-Both implement :class:`.base.Recorder`; the plugin imports the one it needs, so
-python-ptrace is loaded only when the ptrace recorder is used.
+Each implements :class:`.base.Recorder`; the plugin imports the one it needs.
 """

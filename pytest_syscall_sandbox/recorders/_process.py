@@ -95,3 +95,22 @@ def reap_within(pid: int, timeout: float) -> int | None:
         return wait_exit(pid, time.monotonic() + timeout)
     except ChildProcessError:
         return None
+
+
+def parent_of(pid: int) -> int:
+    """The parent pid of ``pid`` from ``/proc/PID/stat`` (0 if it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def close_all_but(keep: set[int]) -> None:
+    """Close every descriptor above 2 but ``keep`` (the supervisor holds nothing of the test's)."""
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 1 << 16)

@@ -38,15 +38,16 @@ from dataclasses import dataclass
 from ..kernel.actions import SECCOMP_RET_ALLOW, SECCOMP_RET_USER_NOTIF
 from ..kernel.calls import NR_SECCOMP, SECCOMP_SET_MODE_FILTER, set_no_new_privs, syscall
 from ..kernel.syscalls import AUDIT_ARCH_X86_64, syscall_number
-
-SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
-SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5
-SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
-_NOTIF = struct.Struct("=QIIiIQ6Q")  # struct seccomp_notif: id, pid, flags, seccomp_data
-_RESPONSE = struct.Struct("=QqiI")  # struct seccomp_notif_resp: id, val, error, flags
-_RECV = 0xC0000000 | _NOTIF.size << 16 | ord("!") << 8 | 0  # _IOWR('!', 0, struct seccomp_notif)
-_SEND = 0xC0000000 | _RESPONSE.size << 16 | ord("!") << 8 | 1  # _IOWR('!', 1, struct seccomp_notif_resp)
-_ID_VALID = 0x40000000 | 8 << 16 | ord("!") << 8 | 2  # _IOW('!', 2, __u64)
+from ..kernel.unotify import NOTIF as _NOTIF
+from ..kernel.unotify import RESPONSE as _RESPONSE
+from ..kernel.unotify import (
+    SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+    SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+)
+from ..kernel.unotify import SECCOMP_IOCTL_NOTIF_ID_VALID as _ID_VALID
+from ..kernel.unotify import SECCOMP_IOCTL_NOTIF_RECV as _RECV
+from ..kernel.unotify import SECCOMP_IOCTL_NOTIF_SEND as _SEND
 
 #: Process creation and exec: the calls after which a process may run without the handler.
 SPAWNS = frozenset(syscall_number(n) for n in ("fork", "vfork", "clone", "clone3"))

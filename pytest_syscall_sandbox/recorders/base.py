@@ -104,7 +104,7 @@ class RecorderSession(Protocol):
 
 
 class Recorder(Protocol):
-    """A way to record trapped syscalls (``ptrace`` or ``sigsys``)."""
+    """A way to record trapped syscalls (``ptrace``, ``sigsys`` or ``notify``)."""
 
     name: str
 

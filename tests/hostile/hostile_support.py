@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 #: The recorders these attacks run under (the sigsys side adds its own).
-RECORDERS = ("ptrace", "sigsys")
+RECORDERS = ("ptrace", "sigsys", "notify")
 ABORT_MODES = ("log-and-abort", "abort")
 
 #: Put at the top of an inner test file: ``mkdirat(path)`` through libc, the call the

@@ -123,7 +123,7 @@ def test_forged_where_answers_move_no_blame_and_hide_nothing(pytester: pytest.Py
     run.result.stdout.fnmatch_lines(['*The syscall "getgroups" (syscall number 115) is not allowed*'])
     (record,) = run.records("getgroups")
     assert "elsewhere" not in run.output
-    if recorder == "ptrace":  # the tracer asks the trapping thread itself, with a token
+    if recorder in ("ptrace", "notify"):  # the tracer (supervisor) asks the trapping thread itself, with a token
         assert record["function"] == "test_forges_where_answers"
         assert record["location"].startswith("test_forged_where_answers_move_no_blame_and_hide_nothing.py:")
     else:  # the forger wrote over the sigsys record area: the kernel's view, unlocated, and refused

@@ -81,7 +81,7 @@ def test_starts_an_untraced_process():
 )
 
 
-@pytest.mark.parametrize("recorder", ["ptrace"])  # its where-signal; sigsys: test_hostile_sigsys_records.py
+@pytest.mark.parametrize("recorder", ["ptrace", "notify"])  # their where-signal; sigsys: test_hostile_sigsys_records.py
 @pytest.mark.parametrize("source", [IGNORE, BLOCK], ids=["ignored", "blocked"])
 def test_an_ignored_or_blocked_where_signal_refuses_the_call_and_fails_the_test(
     pytester: pytest.Pytester, recorder: str, abort_mode: str, source: str
@@ -94,7 +94,7 @@ def test_an_ignored_or_blocked_where_signal_refuses_the_call_and_fails_the_test(
     run.result.stdout.fnmatch_lines(['*The syscall "getgroups" (syscall number 115) is not allowed*'])
 
 
-@pytest.mark.parametrize("recorder", ["ptrace"])  # its where-signal; sigsys: test_hostile_sigsys_records.py
+@pytest.mark.parametrize("recorder", ["ptrace", "notify"])  # their where-signal; sigsys: test_hostile_sigsys_records.py
 def test_an_ignored_where_signal_in_audit_keeps_the_record_and_says_why(
     pytester: pytest.Pytester, recorder: str
 ) -> None:

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pytest_syscall_sandbox.kernel.support import unsupported_reason
 
-RECORDERS = ("ptrace", "sigsys")
+RECORDERS = ("ptrace", "sigsys", "notify")
 
 
 @pytest.fixture(autouse=True)

@@ -53,7 +53,7 @@ def test_non_finite_timeout_in_the_ini_file(pytester: pytest.Pytester) -> None:
         ('strict="false"', "strict= takes True or False, got 'false'"),
         ("strict=0", "strict= takes True or False, got 0"),
         ('harden="no"', "harden= takes True or False, got 'no'"),
-        ('recorder=["ptrace"]', "recorder must be one of ptrace, sigsys, got ?'ptrace'?"),
+        ('recorder=["ptrace"]', "recorder must be one of ptrace, sigsys, notify, got ?'ptrace'?"),
     ],
 )
 def test_marker_keywords_take_the_types_they_document(pytester: pytest.Pytester, keywords: str, expected: str) -> None:
@@ -122,7 +122,10 @@ def test_bad_truth_value_in_the_ini_file_names_the_option(pytester: pytest.Pytes
     ("ini", "expected"),
     [
         ("sandbox_policy = NOPE", "*ini sandbox_policy: unknown sandbox policy 'NOPE'; valid policies: *NET*"),
-        ("sandbox_recorder = gdb", "*ini sandbox_recorder: unknown recorder 'gdb'; valid recorders: ptrace, sigsys"),
+        (
+            "sandbox_recorder = gdb",
+            "*ini sandbox_recorder: unknown recorder 'gdb'; valid recorders: ptrace, sigsys, notify",
+        ),
         ("sandbox_scope = module", "*ini sandbox_scope: unknown scope 'module'; valid scopes: call, test"),
     ],
 )

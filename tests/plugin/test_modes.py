@@ -15,9 +15,10 @@ def test_groups():
 """
 #: The line of ``os.getgroups()`` in the file pytester writes (it strips the first newline).
 GROUPS_LINE = GROUPS_TEST.strip().splitlines().index("    groups = os.getgroups()") + 1
-#: How each recorder ends a violating child: the ptrace tracer stops it itself (SIGKILL), the
-#: sigsys handler aborts (log-and-abort) or dies of SIGSYS (abort), as upstream does.
-DEATH = {("ptrace", "log-and-abort"): "SIGKILL", ("ptrace", "abort"): "SIGKILL"}
+#: How each recorder ends a violating child: the ptrace tracer and the notify supervisor stop it
+#: themselves (SIGKILL), the sigsys handler aborts (log-and-abort) or dies of SIGSYS (abort), as
+#: upstream does.
+DEATH = {(recorder, mode): "SIGKILL" for recorder in ("ptrace", "notify") for mode in ("log-and-abort", "abort")}
 
 
 def test_log_and_abort_fails_with_upstreams_message_and_location(pytester: pytest.Pytester, recorder: str) -> None:

@@ -7,6 +7,7 @@ kept as a raw line) and always ends with ``os._exit``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -21,13 +22,19 @@ from pytest_syscall_sandbox.engine.install import install_filter
 from pytest_syscall_sandbox.kernel.actions import Action
 from pytest_syscall_sandbox.kernel.syscalls import NAMES, numbers_of
 from pytest_syscall_sandbox.recorders.base import ChildContext, ChildOutcome, Recorder
+from pytest_syscall_sandbox.recorders.notify import NotifyRecorder
 from pytest_syscall_sandbox.recorders.ptrace import PtraceRecorder
 from pytest_syscall_sandbox.recorders.record import TrapRecord
 from pytest_syscall_sandbox.recorders.sigsys import SigsysRecorder
 from pytest_syscall_sandbox.roles.guard import HarnessGuard, guard_rules
 from pytest_syscall_sandbox.roles.policies import SyscallSandboxPolicy, policy_syscalls
+from pytest_syscall_sandbox.sandbox import filter_verdict, install_prepared
 
-RECORDERS: dict[str, Callable[[], Recorder]] = {"sigsys": SigsysRecorder, "ptrace": PtraceRecorder}
+RECORDERS: dict[str, Callable[[], Recorder]] = {
+    "sigsys": SigsysRecorder,
+    "ptrace": PtraceRecorder,
+    "notify": NotifyRecorder,
+}
 MODES = ("audit", "log-and-abort", "abort")
 ROLE = SyscallSandboxPolicy.VALIDATION_SCRIPT_CHECK
 #: The role's allow-list: no file system, no getgroups, no execve, no kill.
@@ -44,12 +51,13 @@ CHILD_FAILED = 99
 def death_signal(recorder: str, mode: str) -> int | None:
     """How the child of a violating test dies in ``mode``.
 
-    The ptrace tracer stops a violating process itself, with SIGKILL, in both abort
-    modes; the sigsys handler aborts (log-and-abort) or dies of SIGSYS (abort).
+    The ptrace tracer and the notify supervisor stop a violating process themselves, with
+    SIGKILL, in both abort modes; the sigsys handler aborts (log-and-abort) or dies of
+    SIGSYS (abort).
     """
     if mode == "audit":
         return None
-    if recorder == "ptrace":
+    if recorder in ("ptrace", "notify"):
         return signal.SIGKILL
     return signal.SIGABRT if mode == "log-and-abort" else signal.SIGSYS
 
@@ -117,9 +125,13 @@ def run_child(
     context = ChildContext(role=ROLE.name, mode=mode, nodeid=NODEID)
     session = RECORDERS[recorder]().start(context)
     rules = guard_rules(HarnessGuard.around(), getattr(session, "guard_action", None)) if guard else ()
-    program = compile_allow_list(
+    compiled = compile_allow_list(
         allowed, action or session.action, trusted_ip=session.trusted_ip if trusted_ip else None, arg_rules=rules
-    ).program
+    )
+    program = compiled.program
+    hand_over = getattr(session, "hand_over", None)  # notify: the filter goes on with a listener
+    if hasattr(session, "verdict_of"):
+        session.verdict_of = functools.partial(filter_verdict, compiled)
     results_r, results_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
@@ -130,7 +142,11 @@ def run_child(
             if setup is not None:
                 setup()
             context.phase = "call"
-            install_filter(program)
+            if hand_over is not None:
+                session.prepare_hand_over()  # type: ignore[attr-defined]
+                install_prepared(compiled, hand_over=hand_over)
+            else:
+                install_filter(program)
             returned = body(Child(context, results_w))
             code = returned if isinstance(returned, int) else 0
         except BaseException as exc:  # no traceback: formatting it would open source files

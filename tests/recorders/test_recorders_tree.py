@@ -225,7 +225,7 @@ def had_a_thread() -> None:
 
 
 def test_trapped_process_and_thread_creation(recorder: str) -> None:
-    """fork runs through either recorder; thread creation (all signals blocked) only under ptrace.
+    """fork runs through every recorder; thread creation (all signals blocked) only under ptrace and notify.
 
     Where glibc blocks every signal around fork()'s clone too (the drift data's hazards:
     glibc 2.41+), the fork's trap cannot be asked for its Python location under ptrace,
@@ -241,7 +241,7 @@ def test_trapped_process_and_thread_creation(recorder: str) -> None:
     where = "" if FORK_BLOCKS_SIGNALS else line_of(fork_and_start_a_thread, "# FORK")
     assert fork.syscall == "clone" and fork.location == where
     assert run.results["grandchild_exit"] == 7  # both sides returned through the recorder
-    if recorder == "ptrace":
+    if recorder in ("ptrace", "notify"):  # both see the kernel's stops, also with signals blocked
         assert run.outcome.exit_code == 0 and run.results["thread_ran"]
         (clone3,) = run.records("clone3")
         assert clone3.location == "" and any("blocked" in note for note in run.outcome.notes)

@@ -19,12 +19,13 @@ from .errors import SandboxError, UnknownPolicyError
 from .kernel.actions import SyscallSandboxAction
 from .kernel.syscalls import NAMES, numbers_of, resolve
 from .lint import command as lint_command
+from .reports import command as report_command
 from .roles.groups import GROUPS, find_group
 from .roles.policies import POLICY_EXTRA_GROUPS, SyscallSandboxPolicy, get_policy, policy_syscalls
 from .roles.profiles import PROFILE_BASE, PROFILE_OWN, PROFILES
 from .roles.project import Project, load_project
 from .roles.role import BITCOIN_CORE, BUILTIN_ORIGINS, CUSTOM, SANDBOX_RS, Role
-from .sandbox import allow_list_filter
+from .sandbox import allow_list_filter, export_conditions, hardening_lines
 
 _MODES = [a.value for a in SyscallSandboxAction]
 ALL_ORIGINS = "all"
@@ -166,11 +167,35 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="Predict missing syscalls from syscall families, library and kernel drift")
     lint_command.add_arguments(lint)
     lint.set_defaults(run=lint_command.run_lint)
+    _add_report_commands(sub)
     return parser
 
 
+def _export_rules(names: set[str]) -> tuple[dict[str, dict[str, object]], list[str]]:
+    """A hardened role's argument rules for the syscalls in ``names``, as its exports state them."""
+    return export_conditions(names), hardening_lines(names)
+
+
+def _add_report_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``merge``, ``report`` and ``diff``: work on saved ``--sandbox-report`` files."""
+    merge = sub.add_parser("merge", help="Merge saved reports (CI shards) into the report of one run over all tests")
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json")
+    merge.add_argument("-o", "--output", required=True, metavar="OUT.json", help="Where to write the merged report")
+    merge.set_defaults(run=report_command.run_merge)
+    report = sub.add_parser("report", help="Print a saved report's terminal section; write its exports or HTML")
+    report.add_argument("report", metavar="REPORT.json")
+    report.add_argument("-q", "--quiet", action="store_true", help="Only the summary line of each role")
+    report.add_argument("--export", metavar="DIR", help="Write each role's allow-lists, as --sandbox-export does")
+    report.set_defaults(run=report_command.run_report, rules=_export_rules)
+    diff = sub.add_parser("diff", help="What changed between two saved reports; exit code 1 when a role gained a gap")
+    diff.add_argument("old", metavar="OLD.json")
+    diff.add_argument("new", metavar="NEW.json")
+    diff.set_defaults(run=report_command.run_diff)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; 0 on success, 2 on a bad policy, syscall or option."""
+    """Run the command; 0 on success (``diff``: 1 when a role gained a gap), 2 on a bad policy, syscall,
+    option or report file."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -44,6 +44,8 @@ class Ledger:
         self.selected: dict[str, list[str]] = {}
         #: Node ids of the sandboxed tests that ran.
         self.ran: set[str] = set()
+        #: Node id -> role of each sandboxed test that ran, in the order they ended.
+        self.tests_run: dict[str, str] = {}
         #: Role name -> node id -> why that test's record may lack calls.
         self.incomplete: dict[str, dict[str, list[str]]] = {}
 
@@ -68,6 +70,7 @@ class Ledger:
             self.role_info[role] = Role.from_json(dict(facts))
         self.roles_used[role] = self.roles_used.get(role, 0) + 1
         self.ran.add(nodeid)
+        self.tests_run.setdefault(nodeid, role)
         reasons = list(incomplete)
         if reasons:
             self.incomplete.setdefault(role, {})[nodeid] = reasons

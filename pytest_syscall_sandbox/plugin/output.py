@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..reports.files import write_atomically as write_atomically  # fix_in_place writes with it too
 from ..roles.registry import RoleRegistry
-from ..roles.role import BITCOIN_CORE
 from .ledger import PROFILE, Ledger
 from .settings import Settings, sandbox_of
 
@@ -73,7 +73,10 @@ class SandboxOutput:
             interrupted=self.interrupted,
             tallies=self.ledger.tallies(),
             fixes=self._fixes(),
+            tests=self.ledger.tests_run.items(),
         )
+        for name, target in self._fix_targets().items():  # so that a merge of reports can plan the same fix
+            document["roles"][name]["fix_target"] = target  # type: ignore[index]
         try:
             write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
         except OSError as exc:
@@ -104,6 +107,18 @@ class SandboxOutput:
 
         return role_fixes(self.ledger, self.registry)
 
+    def _fix_targets(self) -> dict[str, dict[str, Any]]:
+        """Per role with gaps: the role its fix goes into, as JSON."""
+        from ..errors import SandboxError
+
+        targets = {}
+        for name, fix in self._fixes().items():
+            try:
+                targets[name] = self.registry.get(fix.target).to_json()
+            except SandboxError:  # a role only an xdist worker knew
+                targets[name] = self.ledger.role(name).to_json()
+        return targets
+
     def pytest_report_header(self) -> list[str]:
         """One line per project role defined on top of a role of the same name."""
         return [
@@ -111,57 +126,47 @@ class SandboxOutput:
         ]
 
     def _export(self, directory: str) -> None:
-        from ..reports.export import export_name, oci_profile, role_definition, systemd_filter, unmeasured_comment
+        from ..reports.export import RoleLists, write_exports
         from ..sandbox import export_conditions, hardening_lines
 
-        os.makedirs(directory, exist_ok=True)
-        for name in self.ledger.roles_used:
-            harden = self.ledger.role(name).harden
-            current = set(self.ledger.role(name).allowed)
-            lists: list[tuple[str, set[str], list[str]]] = [("current", current, [])]
-            if self.settings.mode == PROFILE:  # what was measured; apart, with it, what could not be
-                unmeasured = self.ledger.unmeasured(name)
-                minimal = self.ledger.minimal(name)
-                lists.append(("minimal", minimal, unmeasured_comment(name, unmeasured, included=False)))
-                if unmeasured:
-                    comment = unmeasured_comment(name, unmeasured, included=True)
-                    lists.append(("minimal+unmeasured", minimal | set(unmeasured), comment))
-            else:  # without a profile only the gaps are known: the current list plus them
-                lists.append(("fixed", current | self.ledger.observed.get(name, set()), []))
-            for kind, names, comment in lists:  # each as strong as the test run: with its argument rules
-                stem = os.path.join(directory, f"{name}.{kind}")
-                conditions, rules = (export_conditions(names), hardening_lines(names)) if harden else ({}, [])
-                write_atomically(stem + ".oci.json", oci_profile(names, conditions))
-                write_atomically(stem + ".systemd.conf", systemd_filter(names, comment, rules))
-                write_atomically(stem + ".role.ini", role_definition(export_name(name, kind), names, comment, harden))
-                shown = os.path.relpath(stem, self.config.invocation_params.dir)
-                self._told.append(f"sandbox export: {shown}.oci.json, {shown}.systemd.conf, {shown}.role.ini")
+        profile = self.settings.mode == PROFILE
+        roles = [
+            RoleLists(
+                name,
+                self.ledger.role(name).allowed,
+                frozenset(self.ledger.observed.get(name, set())),
+                profile=profile,
+                unmeasured=self.ledger.unmeasured(name) if profile else {},
+                harden=self.ledger.role(name).harden,
+            )
+            for name in self.ledger.roles_used
+        ]
+        for stem in write_exports(directory, roles, lambda names: (export_conditions(names), hardening_lines(names))):
+            shown = os.path.relpath(stem, self.config.invocation_params.dir)
+            self._told.append(f"sandbox export: {shown}.oci.json, {shown}.systemd.conf, {shown}.role.ini")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The "syscall sandbox" section: lint summary, per-role gaps, profile lists, report path."""
         ledger = self.ledger
         if not ledger.roles_used and not ledger.records and not ledger.selected:
             return
-        from ..reports.gaps import render_profile, summary_lines
+        from ..reports.terminal import builtin_roles, section_lines
 
-        builtin = [r.name for r in self.registry.roles() if r.origin == BITCOIN_CORE]
-        verbosity = self.config.get_verbosity()
         bases = {name: ledger.role(name).definition for name in ledger.roles_used if ledger.role(name).is_variant}
         # pytest's own writer: its width (COLUMNS, the terminal) and its --color decide.
         width = self.config.get_terminal_writer().fullwidth
-        lines = summary_lines(
+        lines = section_lines(
             ledger.records,
             ledger.roles_used,
-            verbosity=verbosity,
-            builtin=builtin,
+            ledger.tallies(),
+            ledger.role_facts() if self.settings.mode == PROFILE else {},
+            self.settings.mode,
+            verbosity=self.config.get_verbosity(),
             bases=bases,
-            tallies=ledger.tallies(),
+            builtin=builtin_roles(self.registry),
             fixes=self._fixes(),
             width=width,
         )
-        if self.settings.mode == PROFILE:
-            lines.append(("", ""))
-            lines += [(line, "") for line in render_profile(ledger.role_facts(), width).splitlines()]
         terminalreporter.write_sep("=", "syscall sandbox")
         for line in self._lint_summary():
             terminalreporter.write_line(line)
@@ -210,17 +215,3 @@ class SandboxOutput:
         return summary_lines(self._lint) or [
             f"sandbox lint: no certain or likely findings for {len(self._lint.roles)} role(s)"
         ]
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write a temporary file beside ``path``, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

@@ -1,19 +1,23 @@
 """Allow-lists in other tools' formats: OCI/Docker seccomp profiles, systemd, custom roles.
 
-Pure functions: each returns the text to write; the plugin writes the files.
+Pure functions return the text to write; :func:`write_exports` writes the files (for a
+run and for ``pytest-syscall-sandbox report --export``).
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..kernel.syscalls import NUMBERS
 from ..roles.groups import GROUPS
 from ..roles.role import HARDENING_TERM
+from .files import write_atomically
 
 #: Per syscall with argument rules (``roles.conditions.export_conditions``, plain data):
 #: ``{"allow_when": [[(index, mask, value), ...], ...]}`` or ``{"errno": n}``.
@@ -135,3 +139,62 @@ def unmeasured_comment(role: str, unmeasured: Mapping[str, str], included: bool)
 
 def _comment(lines: Iterable[str]) -> str:
     return "".join(f"# {line}\n" for line in lines)
+
+
+#: ``names`` -> the hardening set's conditions and rule lines for them (``sandbox.export_conditions``,
+#: ``sandbox.hardening_lines``): the caller passes them, as this layer cannot load the engine.
+Rules = Callable[[set[str]], tuple[Conditions, list[str]]]
+
+
+@dataclass
+class RoleLists:
+    """What a role's exports are made of: its allow-list and what the run saw of it."""
+
+    name: str
+    allowed: frozenset[str]
+    #: Syscalls seen in its tests' phases (gaps, and in profile mode uses too).
+    observed: frozenset[str]
+    profile: bool = False
+    #: Profile mode: syscall -> why the run could not measure it.
+    unmeasured: Mapping[str, str] = field(default_factory=dict)
+    harden: bool = False
+
+
+def export_lists(role: RoleLists) -> list[tuple[str, set[str], list[str]]]:
+    """``(kind, syscalls, comment lines)`` of each list exported for the role.
+
+    ``current`` always; in profile mode ``minimal`` (what was measured) and, when
+    something was not measured, ``minimal+unmeasured``; otherwise ``fixed`` (the
+    current list plus its gaps: without a profile only the gaps are known).
+    """
+    current = set(role.allowed)
+    lists: list[tuple[str, set[str], list[str]]] = [("current", current, [])]
+    if role.profile:
+        minimal = set(role.observed)
+        lists.append(("minimal", minimal, unmeasured_comment(role.name, role.unmeasured, included=False)))
+        if role.unmeasured:
+            comment = unmeasured_comment(role.name, role.unmeasured, included=True)
+            lists.append(("minimal+unmeasured", minimal | set(role.unmeasured), comment))
+    else:
+        lists.append(("fixed", current | set(role.observed), []))
+    return lists
+
+
+def write_exports(directory: str, roles: Iterable[RoleLists], rules: Rules) -> list[str]:
+    """Write ``ROLE.KIND.oci.json``, ``.systemd.conf`` and ``.role.ini`` for each role's lists; return their stems.
+
+    Each is as strong as the test run: a hardened role's lists carry its argument rules.
+    """
+    os.makedirs(directory, exist_ok=True)
+    stems = []
+    for role in roles:
+        for kind, names, comment in export_lists(role):
+            stem = os.path.join(directory, f"{role.name}.{kind}")
+            conditions, lines = rules(names) if role.harden else ({}, [])
+            write_atomically(stem + ".oci.json", oci_profile(names, conditions))
+            write_atomically(stem + ".systemd.conf", systemd_filter(names, comment, lines))
+            write_atomically(
+                stem + ".role.ini", role_definition(export_name(role.name, kind), names, comment, role.harden)
+            )
+            stems.append(stem)
+    return stems

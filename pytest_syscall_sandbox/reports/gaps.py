@@ -90,7 +90,8 @@ def harness_by_role(records: Iterable[TrapRecord]) -> dict[str, list[Gap]]:
 _HARNESS_SHOWN = 8
 
 
-def _count(number: int, noun: str) -> str:
+def count(number: int, noun: str) -> str:
+    """``1 call``, ``2 calls``."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
@@ -114,18 +115,18 @@ def summary_line(role: str, gaps: list[Gap], tally: RoleTally | None = None, har
         return f"{role}: no missing syscalls"
     line = f"{role}: {verdict}"
     if tally.not_run or tally.incomplete:
-        counts = [_count(tally.run, "test") + " run"]
+        counts = [count(tally.run, "test") + " run"]
         if tally.not_run:
             counts.append(f"{len(tally.not_run)} not run")
         if tally.incomplete:
-            counts.append(_count(len(tally.incomplete), "test") + " ended without a complete record")
+            counts.append(count(len(tally.incomplete), "test") + " ended without a complete record")
         line += f" (incomplete: {', '.join(counts)})"
     if harness:
         calls = sum(g.calls for g in harness)
         ranked = sorted(harness, key=lambda g: -g.calls)  # stable: ties keep their first appearance
         names = " ".join(f"{g.syscall} x{g.calls}" for g in ranked[:_HARNESS_SHOWN])
         more = " ..." if len(ranked) > _HARNESS_SHOWN else ""
-        line += f"; {_count(calls, 'call')} by pytest's own code between phases, not counted: {names}{more}"
+        line += f"; {count(calls, 'call')} by pytest's own code between phases, not counted: {names}{more}"
     return line
 
 
@@ -252,7 +253,7 @@ def upstream_difference(gaps: list[Gap]) -> list[str]:
 
 
 #: Version of the ``--sandbox-report`` JSON schema (see README, "The report file").
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 def _gap_json(gap: Gap) -> dict[str, object]:
@@ -275,13 +276,16 @@ def build_json_report(
     interrupted: bool = False,
     tallies: Mapping[str, RoleTally] | None = None,
     fixes: Mapping[str, RoleFix] | None = None,
+    tests: Iterable[tuple[str, str]] = (),
 ) -> dict[str, object]:
     """The ``--sandbox-report`` document. ``roles``: name -> facts (tests, origin, allowed).
 
     Per role, besides the facts: ``missing``, ``summary`` (the terminal's line),
     ``fix``, ``tests_not_run``, ``tests_incomplete`` (node id -> reasons),
     ``harness_calls`` (what pytest's own code made between phases, not counted) and
-    ``complete`` (whether ``missing`` is the whole story).
+    ``complete`` (whether ``missing`` is the whole story). ``tests``: ``(node id, role)``
+    of each sandboxed test run, in the order they ended. ``environment_gaps`` is empty:
+    only a report merged from several environments (``reports/merge.py``) fills it.
     """
     by_role = gaps_by_role(records)
     harness = harness_by_role(records)
@@ -298,16 +302,19 @@ def build_json_report(
         fix = (fixes or {}).get(role) or _fix(role, gaps, base)
         facts["fix"] = (fix.line or None) if gaps else None
         facts["fix_conflicts"] = fix.conflicts if gaps else []
+        facts["fix_lines"] = fix.lines() if gaps else []
         facts["tests_not_run"] = list(tally.not_run) if tally else []
         facts["tests_incomplete"] = {k: list(v) for k, v in tally.incomplete.items()} if tally else {}
         facts["harness_calls"] = [_gap_json(g) for g in harness.get(role, ())]
         facts["complete"] = is_complete(tally, harness.get(role, ()))
+        facts["environment_gaps"] = {}
         summary[role] = facts
     return {
         "version": REPORT_VERSION,
         "interrupted": interrupted,
         "environment": environment,
         "settings": settings,
+        "tests": [{"nodeid": nodeid, "role": role} for nodeid, role in tests],
         "roles": summary,
         "records": [r.to_json() for r in records],
     }

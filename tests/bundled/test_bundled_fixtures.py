@@ -26,6 +26,7 @@ from pytest_syscall_sandbox.kernel.support import unsupported_reason
 from pytest_syscall_sandbox.lint.environment import LintEnvironment
 from pytest_syscall_sandbox.lint.findings import lint_role
 from pytest_syscall_sandbox.reports.export import oci_profile_allowed
+from pytest_syscall_sandbox.reports.gaps import REPORT_VERSION
 from pytest_syscall_sandbox.roles.registry import RoleRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,7 +128,7 @@ def test_the_gap_table_is_printed_per_role(
 
 def test_the_report_file_follows_its_schema(audit_run: tuple[Any, dict[str, Any], Path]) -> None:
     _, report, _ = audit_run
-    assert report["version"] == 1
+    assert report["version"] == REPORT_VERSION
     assert report["interrupted"] is False
     assert set(report["environment"]) >= {"kernel", "libc", "python", "plugin"}
     assert report["settings"]["mode"] == "audit"

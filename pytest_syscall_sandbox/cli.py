@@ -186,6 +186,7 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     report.add_argument("report", metavar="REPORT.json")
     report.add_argument("-q", "--quiet", action="store_true", help="Only the summary line of each role")
     report.add_argument("--export", metavar="DIR", help="Write each role's allow-lists, as --sandbox-export does")
+    report.add_argument("--html", metavar="FILE", help="Write the HTML report, as --sandbox-html does")
     report.set_defaults(run=report_command.run_report, rules=_export_rules)
     diff = sub.add_parser("diff", help="What changed between two saved reports; exit code 1 when a role gained a gap")
     diff.add_argument("old", metavar="OLD.json")

@@ -14,6 +14,7 @@ from .settings import (
     EXPORT_HELP,
     FIX_HELP,
     HARDEN_HELP,
+    HTML_HELP,
     LINT_HELP,
     MODE_HELP,
     POLICY_HELP,
@@ -51,6 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-report", dest="sandbox_report", metavar="PATH", default=None, help=REPORT_HELP)
     group.addoption("--sandbox-export", dest="sandbox_export", metavar="DIR", default=None, help=EXPORT_HELP)
     group.addoption("--sandbox-fix", dest="sandbox_fix", action="store_true", default=None, help=FIX_HELP)
+    group.addoption("--sandbox-html", dest="sandbox_html", metavar="FILE", default=None, help=HTML_HELP)
     group.addoption("--sandbox-harden", dest="sandbox_harden", action="store_true", default=None, help=HARDEN_HELP)
     group.addoption("--sandbox-lint", dest="sandbox_lint", action="store_true", default=None, help=LINT_HELP)
     group.addoption(

@@ -57,6 +57,17 @@ class SandboxOutput:
         path = self.settings.report
         if not path or is_worker(self.config):
             return
+        try:
+            write_atomically(path, json.dumps(self.document(), indent=1, sort_keys=True) + "\n")
+        except OSError as exc:
+            if not self._report_failed:
+                self._report_failed = True
+                self.config.issue_config_time_warning(
+                    pytest.PytestWarning(f"sandbox: could not write the report {path}: {exc}"), stacklevel=2
+                )
+
+    def document(self) -> dict[str, object]:
+        """The ``--sandbox-report`` document of the run so far."""
         from ..lint.environment import describe
         from ..reports.gaps import build_json_report
 
@@ -77,14 +88,14 @@ class SandboxOutput:
         )
         for name, target in self._fix_targets().items():  # so that a merge of reports can plan the same fix
             document["roles"][name]["fix_target"] = target  # type: ignore[index]
-        try:
-            write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
-        except OSError as exc:
-            if not self._report_failed:
-                self._report_failed = True
-                self.config.issue_config_time_warning(
-                    pytest.PytestWarning(f"sandbox: could not write the report {path}: {exc}"), stacklevel=2
-                )
+        return document
+
+    def write_html(self, path: str) -> None:
+        """Write ``--sandbox-html``: the page ``pytest-syscall-sandbox report --html`` makes of the report."""
+        from ..reports.html import render_html
+        from ..reports.schema import SavedReport
+
+        write_atomically(path, render_html(SavedReport(self.document(), self.settings.report or "this run")))
 
     def pytest_keyboard_interrupt(self) -> None:
         """Ctrl-C: the report says the run was interrupted."""
@@ -97,6 +108,8 @@ class SandboxOutput:
         self.write_report()
         if self.settings.export and self.ledger.roles_used:
             self._export(self.settings.export)
+        if self.settings.html:
+            self.write_html(self.settings.html)
         if self.settings.fix:
             from .fix_in_place import apply_fixes
 
@@ -177,6 +190,8 @@ class SandboxOutput:
         if self.settings.report and not is_worker(self.config):
             failed = " could not be written (see the warnings)" if self._report_failed else ""
             terminalreporter.write_line(f"sandbox report: {self.settings.report}{failed}")
+        if self.settings.html and not is_worker(self.config):
+            terminalreporter.write_line(f"sandbox HTML report: {self.settings.html}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """With ``--sandbox-lint``: lint the roles the collected tests use, before any runs."""

@@ -49,6 +49,7 @@ STRICT_HELP = "In audit mode, fail tests that made syscalls their role does not 
 ROLES_HELP = "Custom roles, one per line: NAME = BASE +syscall -syscall @Group -@Group"
 REPORT_HELP = "Write every record, the per-role summary and the environment to this JSON file"
 EXPORT_HELP = "Write each role's current and minimal allow-list as OCI profile, systemd line and custom role"
+HTML_HELP = "Write the HTML report (summaries, gap tables with source, role x syscall matrix) to this file"
 HARDEN_HELP = "Add the argument-level hardening set to every role (clone namespaces, netlink and raw sockets, TIOCSTI)"
 PREFORK_HELP = (
     "Do not fork the next sandboxed test's child while the current one runs (slower; its child then "
@@ -84,6 +85,7 @@ class Settings:
     show_env: bool = False
     #: ``--sandbox-fix``: write the fixes into the file where ``sandbox_roles`` lives.
     fix: bool = False
+    html: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,8 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
                 f"--sandbox-fix needs --sandbox-mode=audit or profile (got {mode}: "
                 "an abort mode stops each test at its first missing syscall)"
             )
+        html = config.getoption("sandbox_html") or None
+        html = _report_path(config, html, "--sandbox-html") if html else None
     except (ValueError, SandboxError) as exc:
         raise pytest.UsageError(f"sandbox: {exc}") from None
     strict = bool(config.getoption("sandbox_strict")) or _ini_flag(config, "sandbox_strict")
@@ -232,7 +236,20 @@ def read_settings(config: pytest.Config, registry: RoleRegistry) -> Settings:
     prefork = not config.getoption("sandbox_no_prefork") and _ini_flag(config, "sandbox_prefork")
     show_env = bool(config.getoption("sandbox_show_env")) or _ini_flag(config, "sandbox_show_env")
     return Settings(
-        policy or None, mode, recorder, timeout, strict, report, export, lint, harden, prefork, scope, show_env, fix
+        policy or None,
+        mode,
+        recorder,
+        timeout,
+        strict,
+        report,
+        export,
+        lint,
+        harden,
+        prefork,
+        scope,
+        show_env,
+        fix,
+        html,
     )
 
 

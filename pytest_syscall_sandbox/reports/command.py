@@ -34,6 +34,11 @@ def run_report(args: argparse.Namespace) -> str:
     if args.export:
         write_exports(args.export, export_roles(report), args.rules)
         text += f"\nsandbox export: {args.export}"
+    if args.html:
+        from .html import render_html
+
+        write_atomically(args.html, render_html(report))
+        text += f"\nsandbox HTML report: {args.html}"
     return text
 
 

@@ -50,13 +50,18 @@ def diff_reports(old: SavedReport, new: SavedReport) -> list[RoleChange]:
     return changes
 
 
-def _locations(report: SavedReport, role: str, syscall: str) -> list[str]:
-    """Distinct ``file:line in function`` of the role's calls of ``syscall``, in order of first appearance."""
+def _locations(report: SavedReport, role: str, syscall: str, used: bool = False) -> list[str]:
+    """Distinct ``file:line in function`` of the role's calls of ``syscall`` (``used``: its profile-mode uses)."""
     found: dict[str, None] = {}
     for record in report.records():
-        if record.role == role and record.syscall == syscall and record.phase != HARNESS and record.outcome != USED:
+        if (
+            record.role == role
+            and record.syscall == syscall
+            and record.phase != HARNESS
+            and (record.outcome == USED) == used
+        ):
             where = f"{record.location} in {record.function}" if record.function else record.location
-            found.setdefault(where or "no Python location", None)
+            found.setdefault(f"{where or 'no Python location'} ({record.nodeid})", None)
     return list(found)
 
 
@@ -78,6 +83,8 @@ def render_diff(old: SavedReport, new: SavedReport, changes: list[RoleChange]) -
         lines += [f"  - {syscall}: gap gone" for syscall in change.gone]
         if change.now_used:
             lines.append(f"  now used: {' '.join(change.now_used)}")
+            for syscall in change.now_used:
+                lines += [f"      {syscall} at {where}" for where in _locations(new, change.role, syscall, used=True)]
         if change.no_longer_used:
             lines.append(f"  no longer used: {' '.join(change.no_longer_used)}")
     gained = [change.role for change in changes if change.appeared]

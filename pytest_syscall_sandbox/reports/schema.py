@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SandboxError
@@ -116,6 +116,7 @@ class SavedReport:
 
     document: dict[str, Any]
     source: str = "report"
+    _records: list[TrapRecord] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def roles(self) -> dict[str, dict[str, Any]]:
@@ -142,8 +143,10 @@ class SavedReport:
         return [{"environment": default, **test} for test in self.document["tests"]]
 
     def records(self) -> list[TrapRecord]:
-        """The trap records, in the order they were saved."""
-        return [TrapRecord.from_json(dict(data)) for data in self.document["records"]]
+        """The trap records, in the order they were saved (read once)."""
+        if self._records is None:
+            self._records = [TrapRecord.from_json(dict(data)) for data in self.document["records"]]
+        return list(self._records)
 
     def record_environments(self) -> list[str]:
         """The environment label of each record, in the order of :meth:`records`."""

@@ -28,9 +28,8 @@ def test_a_new_gap_fails_the_diff_with_its_test_and_location(pytester: pytest.Py
     start = lines.index("SCHEDULER:")
     assert lines[start + 1] == "  + getgroups (115): new gap, 1 call in 1 test"
     assert lines[start + 2] == "      test test_b.py::test_b_depends_on_the_machine"
-    assert lines[start + 3].startswith("      at test_b.py:") and lines[start + 3].endswith(
-        " in test_b_depends_on_the_machine"
-    )
+    assert lines[start + 3].startswith("      at test_b.py:")
+    assert lines[start + 3].endswith(" in test_b_depends_on_the_machine (test_b.py::test_b_depends_on_the_machine)")
     assert lines[-1] == "roles that gained a gap: SCHEDULER"
     assert "MESSAGE_HANDLER" not in result.stdout  # unchanged roles are not listed
     back = cli("diff", new, old)
@@ -47,5 +46,7 @@ def test_profile_mode_says_what_is_now_used(pytester: pytest.Pytester, tmp_path:
     result = cli("diff", old, new)
     assert result.returncode == 1
     assert f"  now used: {' '.join(sorted(after - before))}" in result.stdout
+    for syscall in after - before:  # each with where the test first made it
+        assert f"      {syscall} at test_b.py:" in result.stdout
     back = cli("diff", new, old)
     assert f"  no longer used: {' '.join(sorted(after - before))}" in back.stdout and back.returncode == 0

@@ -26,9 +26,10 @@ from .kernel.naming import thread_get_internal_name, violation_message
 from .kernel.signals import SigInfo, install_handler
 from .kernel.support import unsupported_reason
 from .kernel.syscalls import X32_SYSCALL_BIT, get_linux_syscall_name, numbers_of, syscall_number
-from .roles.guard import REFUSED, HarnessGuard, guard_rules
+from .roles.guard import REFUSED, HarnessGuard, guard_rules, is_x32
 from .roles.guard import explain as explain_guard
-from .roles.hardening import explain, rules_for
+from .roles.guard import reason_for as guard_reason
+from .roles.hardening import explain, reason_for, rules_for
 from .roles.policies import SyscallSandboxPolicy
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "install_allow_list",
     "install_prepared",
     "prepare",
+    "refusal_sentence",
     "sandbox_action",
     "set_syscall_sandbox_policy",
     "setup_syscall_sandbox",
@@ -255,3 +257,16 @@ def export_conditions(names: Collection[str]) -> dict[str, dict[str, object]]:
 def hardening_lines(names: Collection[str]) -> list[str]:
     """The hardening set's rules for the syscalls in ``names``, one a line."""
     return [str(rule) for rule in rules_for(names)]
+
+
+def refusal_sentence(
+    nr: int, args: tuple[int, ...], allowed: frozenset[str], call: str, *, guarded: bool = False
+) -> str:
+    """:func:`explain_refusal` with the call written as ``call`` (a record's own decoded text); '' if no rule refuses.
+
+    With ``guarded``: the guard's reason (its bare sentence when none is found).
+    """
+    why = (guard_reason(nr, args) or "") if guarded else (reason_for(nr, args, allowed=allowed) or "")
+    if not why or (guarded and is_x32(nr)):  # an x32 call's sentence names it itself
+        return why
+    return f"{call}: {why}"

@@ -58,11 +58,14 @@ class Ledger:
         self,
         role: str,
         facts: Mapping[str, Any] | None,
-        records: Iterable[Mapping[str, Any]],
+        records: Iterable[TrapRecord | Mapping[str, Any]],
         nodeid: str = "",
         incomplete: Iterable[str] = (),
     ) -> list[TrapRecord]:
-        """Enter one finished test of ``role`` and its records (JSON form); returns the records.
+        """Enter one finished test of ``role`` and its records; returns the records.
+
+        Records come as they were built (a plain run, an xdist worker) or as the
+        controller read them back (:meth:`.TrapRecord.from_json`); a mapping is read once here.
 
         ``incomplete``: the recorder's reasons why the test's records may lack calls.
         """
@@ -76,7 +79,7 @@ class Ledger:
             self.incomplete.setdefault(role, {})[nodeid] = reasons
         observed = self.observed.setdefault(role, set())
         harness = self.harness_seen.setdefault(role, set())
-        added = [TrapRecord.from_json(dict(data)) for data in records]
+        added = [data if isinstance(data, TrapRecord) else TrapRecord.from_json(dict(data)) for data in records]
         for record in added:
             if record.syscall in NUMBERS:  # a number the table lacks cannot go in an allow-list
                 (harness if record.phase == HARNESS else observed).add(record.syscall)

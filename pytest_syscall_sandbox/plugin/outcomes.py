@@ -9,16 +9,16 @@ violation and note into the shown report's sections.
 
 from __future__ import annotations
 
-import os
 import signal
 from typing import Any
 
 import pytest
 
+from ..kernel.calltext import decode_call
 from ..recorders.base import ChildOutcome
 from ..recorders.record import GUARD_REFUSED, HARNESS, USED, TrapRecord
 from ..reports.tables import short_location
-from ..sandbox import explain_refusal, violation_message
+from ..sandbox import refusal_sentence, violation_message
 from . import forwarding
 from .ledger import PROFILE
 from .settings import TestSandbox
@@ -59,7 +59,7 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
     outcome = finished.outcome
     ordered, reports = forwarding.receive(config, finished.raw_reports)
     guarded = [r for r in outcome.records if r.reason == GUARD_REFUSED]
-    finish_records(outcome.records, sandbox, str(config.rootpath))
+    finish_records(outcome.records, sandbox)
     # Harness-labelled records count: the label is the child's word, never a reason to pass.
     records = [r for r in outcome.records if r.outcome != USED]
     expected = list(PHASES)
@@ -98,7 +98,8 @@ def assemble(item: pytest.Item, sandbox: TestSandbox, finished: Finished) -> lis
         forwarding.remove(ordered, last)
         ordered.append(last)
     shown = reports.get("call", last)  # -rA shows a passed test's call sections
-    last.sandbox_records = [r.to_json() for r in outcome.records]  # type: ignore[attr-defined]
+    # The records themselves: serialised only if the report crosses to an xdist controller (.session).
+    last.sandbox_records = list(outcome.records)  # type: ignore[attr-defined]
     role = sandbox.role
     last.sandbox_role = role.name  # type: ignore[attr-defined]
     last.sandbox_role_facts = role.to_json()  # type: ignore[attr-defined]  # crosses to an xdist controller
@@ -153,14 +154,20 @@ def _fails(sandbox: TestSandbox, records: list[TrapRecord], guarded: list[TrapRe
     return bool(outcome.incomplete or guarded or (records and (_strict(sandbox) or sandbox.mode in ABORT_MODES)))
 
 
-def finish_records(records: list[TrapRecord], sandbox: TestSandbox, root: str) -> None:
-    """Point each record at the project's code, explain guard and hardening refusals, mark profile uses."""
+def finish_records(records: list[TrapRecord], sandbox: TestSandbox) -> None:
+    """What only the role knows: why an argument rule refused a call, and profile mode's uses.
+
+    The recorder built each record whole (kernel's view, decoded arguments, located);
+    a refusal's sentence is the record's own call text and the rule's reason.
+    """
     for record in records:
-        _point_at_project_code(record, root)
+        call = record.decoded_args or decode_call(record.nr, record.args)
         if record.reason == GUARD_REFUSED:
-            record.reason = explain_refusal(record.nr, record.args, sandbox.role.allowed, guarded=True)
+            record.reason = refusal_sentence(record.nr, record.args, sandbox.role.allowed, call, guarded=True) or (
+                GUARD_REFUSED
+            )
         elif sandbox.role.harden:
-            record.reason = explain_refusal(record.nr, record.args, sandbox.role.allowed)
+            record.reason = refusal_sentence(record.nr, record.args, sandbox.role.allowed, call)
         if sandbox.mode == PROFILE:
             record.mode = PROFILE
             if record.syscall in sandbox.role.allowed and not record.reason:
@@ -242,21 +249,3 @@ def death_text(
     lines.extend(f"sandbox: the record is not complete: {sentence}" for sentence in outcome.incomplete)
     lines.extend(notes)
     return "\n".join(lines)
-
-
-def _point_at_project_code(record: TrapRecord, root: str) -> None:
-    """Make the record's location the innermost frame in the project (under the rootdir).
-
-    The recorders report the innermost Python frame, often inside the standard
-    library (``socket.py:232 in __init__``); the line of the project's own code that
-    led there is what a reader acts on. The full stack stays in ``record.stack``.
-    Paths under the rootdir are shown relative to it.
-    """
-    prefix = root.rstrip(os.sep) + os.sep
-    for entry in reversed(record.stack):
-        path_line, _, function = entry.rpartition(" in ")
-        if path_line.startswith(prefix) and f"{os.sep}site-packages{os.sep}" not in path_line:
-            record.location, record.function = path_line, function
-            break
-    if record.location.startswith(prefix):
-        record.location = record.location[len(prefix) :]

@@ -7,7 +7,6 @@ controller writes and shows; workers only feed their reports to it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -45,20 +44,33 @@ class SandboxOutput:
         self._report_written = 0.0
         #: What ``--sandbox-fix`` and ``--sandbox-export`` did, for the terminal section.
         self._told: list[str] = []
+        #: The report file's text of each record of the ledger so far, in order: made once per record.
+        self._record_texts: list[str] = []
 
     def test_done(self) -> None:
-        """After each sandboxed test: rewrite the report now and then (a crash loses at most this much)."""
+        """After each sandboxed test: rewrite the report now and then (a crash loses at most this much).
+
+        Each rewrite serialises only the records added since the last one; the file is still
+        written whole, to a temporary file renamed over it, so it is always complete JSON.
+        """
         if time.monotonic() - self._report_written > REPORT_INTERVAL:
             self.write_report()
             self._report_written = time.monotonic()
 
     def write_report(self) -> None:
-        """Write ``--sandbox-report`` (atomically), if asked for and not an xdist worker."""
+        """Write ``--sandbox-report`` (atomically), if asked for and not an xdist worker.
+
+        Each record's text is made once (:func:`..reports.gaps.record_text`) and spliced in.
+        """
+        from ..reports.gaps import record_text, report_text
+
         path = self.settings.report
         if not path or is_worker(self.config):
             return
+        records = self.ledger.records
+        self._record_texts += [record_text(r) for r in records[len(self._record_texts) :]]  # each record once
         try:
-            write_atomically(path, json.dumps(self.document(), indent=1, sort_keys=True) + "\n")
+            write_atomically(path, report_text(self.document(with_records=False), self._record_texts))
         except OSError as exc:
             if not self._report_failed:
                 self._report_failed = True
@@ -66,8 +78,8 @@ class SandboxOutput:
                     pytest.PytestWarning(f"sandbox: could not write the report {path}: {exc}"), stacklevel=2
                 )
 
-    def document(self) -> dict[str, object]:
-        """The ``--sandbox-report`` document of the run so far."""
+    def document(self, with_records: bool = True) -> dict[str, object]:
+        """The ``--sandbox-report`` document of the run so far (``with_records=False``: without ``records``)."""
         from ..lint.environment import describe
         from ..reports.gaps import build_json_report
 
@@ -85,6 +97,7 @@ class SandboxOutput:
             tallies=self.ledger.tallies(),
             fixes=self._fixes(),
             tests=self.ledger.tests_run.items(),
+            with_records=with_records,
         )
         for name, target in self._fix_targets().items():  # so that a merge of reports can plan the same fix
             document["roles"][name]["fix_target"] = target  # type: ignore[index]

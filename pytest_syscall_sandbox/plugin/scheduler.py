@@ -167,7 +167,11 @@ class Scheduler:
         """Fork ``item``'s child, which waits at its gate; raises OSError if it cannot."""
         recorder_mode = "audit" if sandbox.mode == PROFILE else sandbox.mode
         context = ChildContext(
-            role=sandbox.role.name, mode=recorder_mode, nodeid=item.nodeid, show_env=sandbox.show_env
+            role=sandbox.role.name,
+            mode=recorder_mode,
+            nodeid=item.nodeid,
+            show_env=sandbox.show_env,
+            root=str(item.config.rootpath),
         )
         session = self.recorder(sandbox.recorder).start(context)
         compiled = self._prepare(sandbox, session)

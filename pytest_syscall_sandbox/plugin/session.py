@@ -18,6 +18,7 @@ runs in them), :mod:`.outcomes` turns a child's end into reports, the
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from ..errors import SandboxError
 from ..kernel.landlock import abi_version as landlock_abi_version
 from ..kernel.support import unsupported_reason
 from ..recorders.base import Recorder
+from ..recorders.record import TrapRecord
 from . import forwarding
 from .ledger import Ledger
 from .outcomes import assemble, failed_report, passed_report
@@ -212,6 +214,37 @@ class SandboxSession:
                 if self.ledger.counts_as_gap(record):
                     self.config.hook.pytest_sandbox_violation(config=self.config, record=record)
         self.output.test_done()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_to_serializable(
+        self, config: pytest.Config, report: pytest.CollectReport | pytest.TestReport
+    ) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+        """A test's records cross to an xdist controller in their structured JSON form, once each."""
+        data = yield
+        records = data.get("sandbox_records") if isinstance(data, dict) else None
+        if isinstance(data, dict) and isinstance(records, list):
+            data["sandbox_records"] = [r.to_wire() if isinstance(r, TrapRecord) else r for r in records]
+        return data
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_from_serializable(
+        self, config: pytest.Config, data: dict[str, Any]
+    ) -> Generator[None, object, object]:
+        """The records of a report read back (from an xdist worker) are records again.
+
+        What a sandboxed child writes is dropped later (:func:`.forwarding.receive`);
+        anything unreadable is left for that, never raised here.
+        """
+        report = yield
+        records = getattr(report, "sandbox_records", None)
+        if isinstance(records, list):
+            try:
+                report.sandbox_records = [  # type: ignore[attr-defined]
+                    TrapRecord.from_json(r) if isinstance(r, dict) else r for r in records
+                ]
+            except Exception:
+                pass
+        return report
 
     def pytest_sessionfinish(self) -> None:
         """Cancel a child forked ahead for a test that will not run (-x, Ctrl-C, a plugin's stop)."""

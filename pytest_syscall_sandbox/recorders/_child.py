@@ -64,23 +64,39 @@ def end_trap(mode: str, nr: int, thread: str, role: str, location: str, function
         die_by_signal(signal.SIGSYS)
 
 
-def python_location(frame: FrameType | None, *, compact: bool = False) -> tuple[str, str, list[str]]:
-    """``("file:line", function, stack)`` of ``frame``; the stack lists ``file:line in func``.
+def python_frames(frame: FrameType | None, *, compact: bool = False) -> tuple[list[object] | None, list[list[object]]]:
+    """``(innermost, stack)`` of ``frame`` as ``[file, line, function]`` lists (stack innermost last).
 
-    ``compact``: no stack and strings cut to 160 characters (see :data:`FORK_FAMILY`).
+    Lists, not text: they cross to the parent as they are, and the record's
+    :class:`.record.Frame` values are made from them once. ``compact``: no stack and
+    strings cut to 160 characters (see :data:`FORK_FAMILY`).
     """
     if frame is None:
-        return "", "", []
+        return None, []
     code = frame.f_code
     if compact:
-        return f"{code.co_filename[-_COMPACT_TEXT:]}:{frame.f_lineno}", code.co_name[:_COMPACT_TEXT], []
-    stack: list[str] = []
+        return [code.co_filename[-_COMPACT_TEXT:], frame.f_lineno or 0, code.co_name[:_COMPACT_TEXT]], []
+    stack: list[list[object]] = []
     current: FrameType | None = frame
     while current is not None and len(stack) < STACK_LIMIT:
-        stack.append(f"{current.f_code.co_filename}:{current.f_lineno} in {current.f_code.co_name}")
+        stack.append([current.f_code.co_filename, current.f_lineno or 0, current.f_code.co_name])
         current = current.f_back
     stack.reverse()
-    return f"{code.co_filename}:{frame.f_lineno}", code.co_name, stack
+    return stack[-1], stack
+
+
+def python_location(frame: FrameType | None) -> tuple[str, str, list[str]]:
+    """``("file:line", function, stack)`` of ``frame`` as text (the stack's lines ``file:line in func``)."""
+    innermost, stack = python_frames(frame)
+    location, function = place_text(innermost)
+    return location, function, [f"{path}:{line} in {name}" for path, line, name in stack]
+
+
+def place_text(innermost: list[object] | None) -> tuple[str, str]:
+    """``("file:line", function)`` of an innermost frame list (for upstream's message in the child)."""
+    if not innermost:
+        return "", ""
+    return f"{innermost[0]}:{innermost[1]}", str(innermost[2])
 
 
 def abort_message(nr: int, thread: str, role: str, location: str, function: str) -> str:

@@ -27,11 +27,12 @@ import struct
 from collections import defaultdict
 from collections.abc import Callable
 
+from ..kernel.calltext import ProcessMemory, decode_call
 from ..kernel.syscalls import AUDIT_ARCH_X86_64, get_linux_syscall_name, syscall_number
 from ._ring import Entry
 from ._watch import EXECS, NR_RT_SIGACTION, QUEUED_SIGNALS, SPAWNS, Notification, proc_status, read_memory, read_text
 from .base import ChildContext
-from .record import GUARD_REFUSED, HARNESS, TrapRecord
+from .record import GUARD_REFUSED, HARNESS, Frame, TrapRecord, frames_from
 
 _NR_VFORK, _NR_FORK = syscall_number("vfork"), syscall_number("fork")
 _NR_CLONE, _NR_CLONE3 = syscall_number("clone"), syscall_number("clone3")
@@ -41,7 +42,9 @@ _CLONE_VM, _CLONE_VFORK, _CLONE_THREAD = 0x100, 0x4000, 0x10000
 _EPERM, _ENOSYS = 1, 38
 #: SECCOMP_RET_DATA of the harness guard's TRAP (the ptrace recorder's TRACE data is the same).
 GUARD_DATA = 0x6A7D
-_TEXT_FIELDS = ("thread", "phase", "location", "function")
+_TEXT_FIELDS = ("thread", "phase")
+#: Frames a record takes from the handler's entry.
+_STACK_LIMIT = 30
 #: Guarded calls that would blind the recorder (the rest of the guard protects the harness).
 _OWN_FILTER = frozenset({"prctl", "seccomp"})
 
@@ -150,7 +153,7 @@ class SigsysLedger:
             nr, pid = call.nr, _tgid(call.tid)
         error = _EPERM if refusal or entry is None else _ENOSYS if _creates_thread(call) else 0
         outcome = "refused" if error == _EPERM else "not-run" if error else "allowed"
-        self.records.append(self._record(nr, call.args, pid, call.tid, entry, outcome))
+        self.records.append(self._record(nr, call.args, pid, call.tid, entry, outcome, self._decode(call, nr)))
         if entry is None:
             self._tampered(
                 f"{get_linux_syscall_name(nr)} (process {call.tid}) came through the recorder's trampoline with no "
@@ -225,16 +228,36 @@ class SigsysLedger:
 
     # -- helpers ----------------------------------------------------------------------
 
+    def _decode(self, call: Notification, nr: int) -> str:
+        """The call's arguments, pointers followed in the stopped thread's memory (as the ptrace tracer does)."""
+        try:
+            memory = ProcessMemory(call.tid)
+        except OSError:
+            return decode_call(nr, call.args)
+        try:
+            text = decode_call(nr, call.args, memory, show_env=self.context.show_env)
+        finally:
+            memory.close()
+        return text if self.still_waiting(call) else decode_call(nr, call.args)
+
     def _record(
-        self, nr: int, args: tuple[int, ...], pid: int, tid: int, entry: Entry | None, outcome: str
+        self,
+        nr: int,
+        args: tuple[int, ...],
+        pid: int,
+        tid: int,
+        entry: Entry | None,
+        outcome: str,
+        decoded: str | None = None,
     ) -> TrapRecord:
+        """The record of one trap, built once: the kernel's view, decoded, with the handler's Python side."""
         python = entry.payload if entry is not None else {}
         text = {key: value for key in _TEXT_FIELDS if isinstance(value := python.get(key, ""), str)}
-        stack = python.get("stack", [])
-        return TrapRecord(
+        record = TrapRecord(
             syscall=get_linux_syscall_name(nr),
             nr=nr,
             args=tuple(args),
+            decoded_args=decode_call(nr, args) if decoded is None else decoded,
             pid=pid,
             tid=tid,
             thread=text.get("thread", ""),
@@ -243,11 +266,12 @@ class SigsysLedger:
             recorder="sigsys",
             nodeid=self.context.nodeid,
             phase=text.get("phase", ""),
-            location=text.get("location", ""),
-            function=text.get("function", ""),
-            stack=[str(s) for s in stack] if isinstance(stack, list) else [],
             outcome=outcome,
         )
+        record.place(
+            frames_from(python.get("stack"), _STACK_LIMIT), Frame.from_list(python.get("innermost")), self.context.root
+        )
+        return record
 
     def _tampered(self, text: str) -> None:
         if text not in self.incomplete:

@@ -269,7 +269,7 @@ class Tracer(TraceLoop):
                 "handler (did the test replace it?); its calls are recorded all the same"
             )
             return
-        record.location, record.function, record.stack = answer["location"], answer["function"], answer["stack"]
+        record.place(answer["frames"], answer["innermost"], self.context.root)
         record.thread = answer["thread"] or record.thread
 
     def _refuse(self, tid: int, regs: Any, failure: int) -> None:

@@ -10,8 +10,8 @@ path, and nothing of the recorder ever lands in the program's files.
 
 Layout: the phase label (one length byte, then up to 63 bytes of ASCII) at offset 0,
 then :data:`SLOTS` answer slots of ``4 + PIPE_BUF`` bytes: a 32-bit token, then one
-:func:`._channel.encode` frame (32-bit length, JSON) of ``location``, ``function``,
-``stack`` and the Python ``thread`` name.
+:func:`._channel.encode` frame (32-bit length, JSON) of the ``innermost`` frame and the
+``stack`` (``[file, line, function]`` lists, innermost last) and the Python ``thread`` name.
 
 Trust: code under test can write anything anywhere here. The tracer therefore takes
 the label as a label only (it never decides what runs), and an answer only from the
@@ -29,6 +29,7 @@ import struct
 from typing import Any
 
 from ._channel import MAX_PAYLOAD, PIPE_BUF, encode
+from .record import Frame, frames_from
 
 SLOTS = 32
 LABEL_SIZE = 64
@@ -36,8 +37,7 @@ _TOKEN = struct.Struct("=I")
 _LENGTH = struct.Struct("=I")
 SLOT_SIZE = _TOKEN.size + PIPE_BUF
 SIZE = LABEL_SIZE + SLOTS * SLOT_SIZE
-#: What a record may take from an answer, and how long each text may be.
-_TEXT_LIMIT = 1024
+#: How many frames a record may take from an answer.
 _STACK_LIMIT = 30
 
 
@@ -54,10 +54,6 @@ def parse_request(value: int) -> tuple[int, int, bool]:
 def new_token() -> int:
     """A random, non-zero 32-bit token (a cleared slot holds 0)."""
     return secrets.randbits(32) or 1
-
-
-def _text(value: object) -> str:
-    return value[:_TEXT_LIMIT] if isinstance(value, str) else ""
 
 
 class WhereBoard:
@@ -131,12 +127,11 @@ class WhereBoard:
             self.release(slot)
         if not isinstance(message, dict):
             return None
-        stack = message.get("stack")
+        thread = message.get("thread")
         return {
-            "location": _text(message.get("location")),
-            "function": _text(message.get("function")),
-            "stack": [_text(entry) for entry in stack[-_STACK_LIMIT:]] if isinstance(stack, list) else [],
-            "thread": _text(message.get("thread"))[:64],
+            "innermost": Frame.from_list(message.get("innermost")),
+            "frames": frames_from(message.get("stack"), _STACK_LIMIT),
+            "thread": thread[:64] if isinstance(thread, str) else "",
         }
 
     def _clear(self, slot: int) -> None:

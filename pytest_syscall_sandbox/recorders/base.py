@@ -39,6 +39,8 @@ class ChildContext:
     phase: str = "setup"
     #: Whether decoded arguments show environment values (``execve``'s envp), not only names.
     show_env: bool = False
+    #: The project's root (pytest's rootdir): a record's location is its innermost frame under it.
+    root: str = ""
 
     def __setattr__(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)

@@ -41,7 +41,7 @@ trapping thread: at the stop it rewinds the call (``orig_rax = -1`` skips it;
 ``rip -= 2`` and ``rax = nr`` make the thread execute the same ``syscall`` again)
 and queues :data:`WHERE_SIGNAL` to that thread with ``rt_tgsigqueueinfo``
 (``SI_QUEUE``, ``si_value`` = a free answer slot and a random token). The handler
-sees the interrupted Python frame, stores ``{location, function, stack, thread}`` in
+sees the interrupted Python frame, stores ``{innermost, stack, thread}`` (frames as lists) in
 that slot and returns to the rewound ``syscall``, which stops again: the tracer
 takes the answer (only with the request's token, only once, only those fields) and
 then lets the call run (audit) or refuses it and kills the process. The signal goes
@@ -66,7 +66,7 @@ from ptrace.binding.func import ptrace as _ptrace
 from ..kernel.actions import TRACE, Action
 from ..kernel.naming import thread_get_internal_name
 from ..kernel.signals import SA_RESTART, SigInfo, install_handler
-from ._child import RECORDER_NEEDS, die_by_signal, prepare_child, python_location, write_stderr
+from ._child import RECORDER_NEEDS, die_by_signal, prepare_child, python_frames, write_stderr
 from ._process import REAP_TIMEOUT, decode_status, kill_quietly, open_pidfd, reap_within
 from ._tracee import OPTIONS, PTRACE_SEIZE, SI_QUEUE, Tracee
 from ._tracer import GUARD_DATA, WHERE_TIMEOUT, Tracer
@@ -164,8 +164,8 @@ class PtraceSession(Tracer):
         if info.code != SI_QUEUE or info.pid != self._tracer_pid:
             die_by_signal(WHERE_SIGNAL)  # not the tracer's: what the signal would have done
         slot, token, compact = parse_request(info.value)
-        location, function, stack = python_location(frame, compact=compact)
-        answer = {"location": location, "function": function, "stack": stack, "thread": thread_get_internal_name()}
+        innermost, stack = python_frames(frame, compact=compact)
+        answer = {"innermost": innermost, "stack": stack, "thread": thread_get_internal_name()}
         self._board.answer(slot, token, answer)
 
     # -- parent: attach ---------------------------------------------------------------

@@ -74,8 +74,15 @@ from ..kernel.naming import thread_get_internal_name
 from ..kernel.signals import SA_NODEFER, SIGSYS_CODE_SECCOMP, SigInfo
 from ..kernel.syscalls import AUDIT_ARCH_X86_64, syscall_number
 from ..kernel.trampoline import TRUSTED_IP, trusted_syscall
-from ._child import FORK_FAMILY, RECORDER_NEEDS, die_by_signal, end_trap, prepare_child, python_location
-from ._decode import decode_call
+from ._child import (
+    FORK_FAMILY,
+    RECORDER_NEEDS,
+    die_by_signal,
+    end_trap,
+    place_text,
+    prepare_child,
+    python_frames,
+)
 from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, open_pidfd, reap_within, try_reap
 from ._ring import RecordArea, encode
 from ._sigcontext import Registers, install_context_handler
@@ -179,10 +186,9 @@ class SigsysSession:
         context = self.context
         nr = info.syscall
         args = regs.syscall_args()
-        location, function, stack = python_location(frame, compact=nr in FORK_FAMILY)
+        innermost, stack = python_frames(frame, compact=nr in FORK_FAMILY)
         thread = thread_get_internal_name()
-        payload: dict[str, object] = {"thread": thread, "phase": context.phase, "location": location}
-        payload["function"] = function
+        payload: dict[str, object] = {"thread": thread, "phase": context.phase, "innermost": innermost}
         if stack:
             payload["stack"] = stack
         fixed = (nr, info.arch, info.errno, info.call_addr, regs.rip, regs.rax, *args, os.getpid(), tid)
@@ -195,7 +201,7 @@ class SigsysSession:
         elif context.mode == "abort":
             self._die_of_sigsys()
         else:
-            end_trap(context.mode, nr, thread, context.role, location, function)
+            end_trap(context.mode, nr, thread, context.role, *place_text(innermost))
 
     @staticmethod
     def _die_of_sigsys() -> None:
@@ -336,8 +342,6 @@ class SigsysSession:
             outcome.exit_code, outcome.signal = decode_status(self._status)
         ledger = self._ledger
         ledger.finish(pid, outcome.exit_code, outcome.signal, self._timed_out)
-        for record in ledger.records:
-            record.decoded_args = decode_call(record.nr, record.args)
         outcome.records = list(ledger.records)
         outcome.notes = list(ledger.notes)
         outcome.incomplete = list(ledger.incomplete)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -277,6 +279,8 @@ def build_json_report(
     tallies: Mapping[str, RoleTally] | None = None,
     fixes: Mapping[str, RoleFix] | None = None,
     tests: Iterable[tuple[str, str]] = (),
+    *,
+    with_records: bool = True,
 ) -> dict[str, object]:
     """The ``--sandbox-report`` document. ``roles``: name -> facts (tests, origin, allowed).
 
@@ -286,6 +290,8 @@ def build_json_report(
     ``complete`` (whether ``missing`` is the whole story). ``tests``: ``(node id, role)``
     of each sandboxed test run, in the order they ended. ``environment_gaps`` is empty:
     only a report merged from several environments (``reports/merge.py``) fills it.
+    ``with_records=False`` leaves the ``records`` list out, for a writer that keeps each
+    record's text (:func:`report_text`).
     """
     by_role = gaps_by_role(records)
     harness = harness_by_role(records)
@@ -309,15 +315,29 @@ def build_json_report(
         facts["complete"] = is_complete(tally, harness.get(role, ()))
         facts["environment_gaps"] = {}
         summary[role] = facts
-    return {
+    document: dict[str, object] = {
         "version": REPORT_VERSION,
         "interrupted": interrupted,
         "environment": environment,
         "settings": settings,
         "tests": [{"nodeid": nodeid, "role": role} for nodeid, role in tests],
         "roles": summary,
-        "records": [r.to_json() for r in records],
     }
+    if with_records:
+        document["records"] = [r.to_json() for r in records]
+    return document
+
+
+def record_text(record: TrapRecord) -> str:
+    """One record as it stands in the report file's ``records`` list (made once per record)."""
+    return textwrap.indent(json.dumps(record.to_json(), indent=1, sort_keys=True), "  ")
+
+
+def report_text(document: Mapping[str, object], records: Iterable[str]) -> str:
+    """The report file: ``document`` (without records) with the records' texts (:func:`record_text`) spliced in."""
+    head = json.dumps(document, indent=1, sort_keys=True)
+    body = ",\n".join(records)
+    return head[: head.rindex("}")].rstrip() + ',\n "records": [' + (f"\n{body}\n ]" if body else "]") + "\n}\n"
 
 
 def render_profile(roles: dict[str, dict[str, object]], width: int | None = None) -> str:

@@ -55,13 +55,13 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..engine.rules import ArgAnySet, ArgEq, ArgLt, Rule, deciding_rule
 from ..kernel.actions import ERRNO, Action
-from ..kernel.syscalls import X32_CALLS, X32_SYSCALL_BIT, get_linux_syscall_name
+from ..kernel.calltext import c_int, decode_call
+from ..kernel.syscalls import X32_CALLS, X32_SYSCALL_BIT
 
 PR_SET_SECCOMP = 22
 #: seccomp(2) operations below this one install something: SET_MODE_STRICT (0), SET_MODE_FILTER (1).
@@ -194,42 +194,35 @@ GUARDED_SYSCALLS: frozenset[str] = frozenset(
 )
 
 
-def _signal_name(value: int) -> str:
-    try:
-        return signal.Signals(value & 0xFFFFFFFF).name
-    except ValueError:
-        return str(value & 0xFFFFFFFF)
-
-
-def _int(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
-def explain(nr: int, args: Sequence[int], guard: HarnessGuard | None = None) -> str | None:
-    """Why the guard refuses this call, or None: ``kill(4242, SIGSTOP): the target is ...``.
+def reason_for(nr: int, args: Sequence[int], guard: HarnessGuard | None = None) -> str | None:
+    """The rule's part of :func:`explain` (``the target is one of the harness's processes: ...``), or None.
 
     Without ``guard``, the call is taken to be one the guard did refuse (a recorder saw
     it do so), whatever processes it protected then.
     """
     a = [*args, 0, 0, 0, 0, 0, 0][:6]
-    if X32_SYSCALL_BIT <= nr & 0xFFFFFFFF < X32_SYSCALL_BIT + X32_CALLS:
+    if is_x32(nr):
         return f"x32 ABI call {nr & 0xFFFFFFFF:#x}: its arguments cannot be checked: {_BY_GUARD}"
     if guard is None:
-        named = {_int(a[0]), _int(a[1])}
+        named = {c_int(a[0]), c_int(a[1])}
         guard = HarnessGuard(frozenset(named), frozenset(named | {-value for value in named}))
     rule = deciding_rule(guard_rules(guard), nr, a)
     if rule is None or rule.action != REFUSED:
         return None
-    name = get_linux_syscall_name(nr)
-    if name in ("kill", "tkill", "rt_sigqueueinfo"):
-        shown = f"{_int(a[0])}, {_signal_name(a[1])}"
-    elif name in ("tgkill", "rt_tgsigqueueinfo"):
-        shown = f"{_int(a[0])}, {_int(a[1])}, {_signal_name(a[2])}"
-    elif name == "clone":
-        shown = f"{a[0] & 0xFFFFFFFF:#x}"
-    elif name == "ptrace":
-        shown = f"{_int(a[0])}, {_int(a[1])}"
-    else:
-        shown = ", ".join(str(_int(v)) for v in a[:2])
-    return f"{name}({shown}): {rule.reason}"
+    return rule.reason
+
+
+def explain(nr: int, args: Sequence[int], guard: HarnessGuard | None = None) -> str | None:
+    """Why the guard refuses this call, or None: ``kill(4242, SIGSTOP): the target is ...``.
+
+    The call is written by the one argument printer (:mod:`..kernel.calltext`).
+    """
+    reason = reason_for(nr, args, guard)
+    if reason is None or is_x32(nr):  # an x32 call's sentence names it itself
+        return reason
+    return f"{decode_call(nr, args)}: {reason}"
+
+
+def is_x32(nr: int) -> bool:
+    """Is ``nr`` an x32 ABI call (the guard refuses them whatever their arguments)?"""
+    return X32_SYSCALL_BIT <= nr & 0xFFFFFFFF < X32_SYSCALL_BIT + X32_CALLS

@@ -30,7 +30,8 @@ the kernel reads (``int domain``, ``int type``, ``unsigned int cmd``, and clone'
 ``lower_32_bits(clone_flags)``), so a value with junk in the high half cannot slip
 past (see :mod:`..engine.rules`).
 
-:func:`explain` turns a refused call back into a sentence for records and reports::
+:func:`explain` turns a refused call back into a sentence for records and reports (the call
+written by the one argument printer, :mod:`..kernel.calltext`)::
 
     socket(AF_NETLINK, SOCK_RAW, 0): domain AF_NETLINK refused by the hardening set
 """
@@ -38,87 +39,73 @@ past (see :mod:`..engine.rules`).
 from __future__ import annotations
 
 import errno
-import signal
-import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 from ..engine.rules import ArgAnySet, ArgEq, ArgMaskedEq, Rule, deciding_rule
 from ..kernel.actions import ERRNO, Action
-from ..kernel.syscalls import get_linux_syscall_name
+from ..kernel.calltext import (
+    AF_NETLINK,
+    AF_UNIX,
+    CLONE_FLAG_NAMES,
+    CLONE_NEWCGROUP,
+    CLONE_NEWNET,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CSIGNAL,
+    IOCTL_REQUESTS,
+    SOCK_CLOEXEC,
+    SOCK_NONBLOCK,
+    SOCK_RAW,
+    SOCK_TYPE_MASK,
+    SOCKET_FAMILIES,
+    SOCKET_TYPES,
+    TIOCLINUX,
+    TIOCSETD,
+    TIOCSTI,
+    decode_call,
+    flag_names,
+    format_clone_flags,
+    format_socket_type,
+)
 
-# python-ptrace's decoding tables, corrected and completed below. Its import warns on
-# newer Pythons; that must not fail the runs of projects using -W error.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    try:
-        from ptrace.syscall.posix_arg import CLONE_FLAGS_BITMASK as _PTRACE_CLONE_FLAGS
-        from ptrace.syscall.socketcall_constants import SOCKET_FAMILY as _PTRACE_FAMILIES
-        from ptrace.syscall.socketcall_constants import SOCKET_TYPE as _PTRACE_TYPES
-    except ImportError:  # pragma: no cover - python-ptrace is a dependency
-        _PTRACE_CLONE_FLAGS, _PTRACE_FAMILIES, _PTRACE_TYPES = (), {}, {}
+__all__ = [
+    "AF_NETLINK",
+    "AF_UNIX",
+    "CLONE_FLAG_NAMES",
+    "CSIGNAL",
+    "HARDENED_SYSCALLS",
+    "HARDENING_RULES",
+    "IOCTL_REQUESTS",
+    "NAMESPACE_FLAGS",
+    "SOCKET_FAMILIES",
+    "SOCKET_TYPES",
+    "SOCK_CLOEXEC",
+    "SOCK_NONBLOCK",
+    "SOCK_RAW",
+    "SOCK_TYPE_MASK",
+    "describe",
+    "explain",
+    "format_call",
+    "format_clone_flags",
+    "format_socket_type",
+    "reason_for",
+    "rules_for",
+]
 
-# <linux/sched.h>
+# <linux/sched.h>: the namespace flags (the rest of the constants live with the printer)
 CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
 NAMESPACE_FLAGS = (
     CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
 )
-CSIGNAL = 0xFF
-# <linux/socket.h>, <linux/net.h>
-AF_UNIX = 1
-AF_NETLINK = 16
-SOCK_RAW = 3
-SOCK_TYPE_MASK = 0xF
-SOCK_NONBLOCK = 0o4000
-SOCK_CLOEXEC = 0o2000000
-# <asm-generic/ioctls.h>
-TIOCSTI = 0x5412
-TIOCLINUX = 0x541C
-TIOCSETD = 0x5423
+#: The one argument pretty-printer (:mod:`..kernel.calltext`), under the name this module always had.
+format_call = decode_call
 
 #: The verdict of a refused call, and clone3's.
 REFUSED = ERRNO(errno.EPERM)
 CLONE3_FALLBACK = ERRNO(errno.ENOSYS)
 _BY_HARDENING = "refused by the hardening set"
-
-CLONE_FLAG_NAMES: Mapping[int, str] = {
-    **{bit: name for bit, name in _PTRACE_CLONE_FLAGS if name != "CLONE_STOPPED"},  # 0x02000000 is NEWCGROUP now
-    0x00001000: "CLONE_PIDFD",
-    CLONE_NEWCGROUP: "CLONE_NEWCGROUP",
-    CLONE_NEWUSER: "CLONE_NEWUSER",
-    CLONE_NEWPID: "CLONE_NEWPID",
-    CLONE_NEWNET: "CLONE_NEWNET",
-    0x80000000: "CLONE_IO",
-}
-SOCKET_FAMILIES: Mapping[int, str] = {
-    **_PTRACE_FAMILIES,
-    AF_UNIX: "AF_UNIX",  # python-ptrace says AF_FILE, the old alias
-    AF_NETLINK: "AF_NETLINK",
-    38: "AF_ALG",
-    40: "AF_VSOCK",
-    44: "AF_XDP",
-}
-SOCKET_TYPES: Mapping[int, str] = {**_PTRACE_TYPES, SOCK_RAW: "SOCK_RAW"}
-IOCTL_REQUESTS: Mapping[int, str] = {
-    0x5401: "TCGETS",
-    0x5402: "TCSETS",
-    0x540E: "TIOCSCTTY",
-    0x540F: "TIOCGPGRP",
-    0x5410: "TIOCSPGRP",
-    TIOCSTI: "TIOCSTI",
-    0x5413: "TIOCGWINSZ",
-    0x5414: "TIOCSWINSZ",
-    0x541B: "FIONREAD",
-    TIOCLINUX: "TIOCLINUX",
-    0x5421: "FIONBIO",
-    TIOCSETD: "TIOCSETD",
-    0x5424: "TIOCGETD",
-}
 
 #: The hardening set, in the order the filter tries the rules.
 HARDENING_RULES: tuple[Rule, ...] = (
@@ -171,61 +158,16 @@ def rules_for(allowed: Collection[str] | None = None, *, refusal: Action | None 
 # --------------------------------------------------------------------------- explaining a refusal
 
 
-def _int(value: int) -> int:
-    """The low 32 bits as a C ``int``, which is what the kernel reads."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
-def _named(value: int, text: str) -> str:
-    """``text``, with the raw value beside it when its high half (ignored by the kernel) is not 0."""
-    return f"{text} ({value & (1 << 64) - 1:#x})" if value >> 32 and value >> 32 != 0xFFFFFFFF else text
-
-
-def _flags(value: int, names: Mapping[int, str]) -> list[str]:
-    parts = [names[bit] for bit in sorted(names) if value & bit]
-    rest = value & ~sum(bit for bit in names if value & bit)
-    return [*parts, f"{rest:#x}"] if rest else parts
-
-
-def format_socket_type(value: int) -> str:
-    """``SOCK_RAW|SOCK_CLOEXEC``."""
-    low = value & 0xFFFFFFFF
-    kind = low & SOCK_TYPE_MASK
-    parts = [SOCKET_TYPES.get(kind, str(kind))]
-    parts += _flags(low & ~SOCK_TYPE_MASK, {SOCK_NONBLOCK: "SOCK_NONBLOCK", SOCK_CLOEXEC: "SOCK_CLOEXEC"})
-    return _named(value, "|".join(parts))
-
-
-def format_clone_flags(value: int) -> str:
-    """``CLONE_NEWUSER|SIGCHLD``: flags of the low 32 bits, then the exit signal."""
-    low = value & 0xFFFFFFFF
-    parts = _flags(low & ~CSIGNAL, CLONE_FLAG_NAMES)
-    if low & CSIGNAL:
-        try:
-            parts.append(signal.Signals(low & CSIGNAL).name)
-        except ValueError:
-            parts.append(str(low & CSIGNAL))
-    return _named(value, "|".join(parts) or "0")
-
-
-def format_call(nr: int, args: Sequence[int]) -> str:
-    """``socket(AF_NETLINK, SOCK_RAW, 0)``: the call with the arguments the hardening set reads decoded."""
-    a = [*args, 0, 0, 0, 0, 0, 0][:6]
-    name = get_linux_syscall_name(nr)
-    if name == "socket":
-        family = _named(a[0], SOCKET_FAMILIES.get(_int(a[0]), str(_int(a[0]))))
-        shown = [family, format_socket_type(a[1]), str(_int(a[2]))]
-    elif name == "ioctl":
-        request = _named(a[1], IOCTL_REQUESTS.get(a[1] & 0xFFFFFFFF, f"{a[1] & 0xFFFFFFFF:#x}"))
-        shown = [str(_int(a[0])), request, f"{a[2]:#x}"]
-    elif name == "clone":
-        shown = [format_clone_flags(a[0]), *(f"{v:#x}" for v in a[1:5])]
-    elif name == "clone3":
-        shown = [f"{a[0]:#x}", str(a[1])]
-    else:
-        shown = [f"{v:#x}" for v in a]
-    return f"{name}({', '.join(shown)})"
+def reason_for(nr: int, args: Sequence[int], *, allowed: Collection[str] | None = None) -> str | None:
+    """The rule's part of :func:`explain` (``domain AF_NETLINK refused by the hardening set``), or None."""
+    values = [*args, 0, 0, 0, 0, 0, 0][:6]
+    rule = deciding_rule(HARDENING_RULES, nr, values)
+    if rule is None or (allowed is not None and rule.syscall not in allowed):
+        return None
+    if rule.syscall == "clone":
+        present = flag_names(values[0] & NAMESPACE_FLAGS, CLONE_FLAG_NAMES)
+        return f"namespace flag{'s' if len(present) > 1 else ''} {'|'.join(present)} {_BY_HARDENING}"
+    return rule.reason
 
 
 def explain(nr: int, args: Sequence[int], *, allowed: Collection[str] | None = None) -> str | None:
@@ -236,14 +178,8 @@ def explain(nr: int, args: Sequence[int], *, allowed: Collection[str] | None = N
     ``allowed`` (the role's allow-list), a syscall the role refuses anyway is not the
     hardening set's doing, and gives None.
     """
-    rule = deciding_rule(HARDENING_RULES, nr, args)
-    if rule is None or (allowed is not None and rule.syscall not in allowed):
-        return None
-    reason = rule.reason
-    if rule.syscall == "clone":
-        present = _flags(args[0] & NAMESPACE_FLAGS, CLONE_FLAG_NAMES)
-        reason = f"namespace flag{'s' if len(present) > 1 else ''} {'|'.join(present)} {_BY_HARDENING}"
-    return f"{format_call(nr, args)}: {reason}"
+    reason = reason_for(nr, args, allowed=allowed)
+    return None if reason is None else f"{decode_call(nr, args)}: {reason}"
 
 
 def describe() -> str:

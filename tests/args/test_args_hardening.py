@@ -212,4 +212,4 @@ def test_decoding_tables_fix_python_ptraces_gaps() -> None:
     assert hardening.format_clone_flags(0) == "0"
     assert hardening.format_clone_flags(CLONE_VM | 0x1000000 | 99) == "CLONE_VM|CLONE_CHILD_SETTID|99"
     assert hardening.format_socket_type(0x13) == "SOCK_RAW|0x10"
-    assert hardening.format_call(NR["read"], (3, 0x1000, 5)) == "read(0x3, 0x1000, 0x5, 0x0, 0x0, 0x0)"
+    assert hardening.format_call(NR["read"], (3, 0x1000, 5)) == "read(3, 0x1000, 5)"  # the one printer: python-ptrace

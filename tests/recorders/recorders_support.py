@@ -115,14 +115,15 @@ def run_child(
     trusted_ip: bool = True,
     action: Action | None = None,
     guard: bool = False,
+    root: str = "",
 ) -> Run:
     """Fork; in the child: ``in_child``, setup, phase "call", the filter, ``body``; wait.
 
     ``action``: what the filter returns for calls ``allowed`` lacks (default: the recorder's).
     ``guard``: compile in the harness guard (as the plugin does), refusing with the
-    session's ``guard_action``.
+    session's ``guard_action``. ``root``: the project root records are located under.
     """
-    context = ChildContext(role=ROLE.name, mode=mode, nodeid=NODEID)
+    context = ChildContext(role=ROLE.name, mode=mode, nodeid=NODEID, root=root)
     session = RECORDERS[recorder]().start(context)
     rules = guard_rules(HarnessGuard.around(), getattr(session, "guard_action", None)) if guard else ()
     compiled = compile_allow_list(

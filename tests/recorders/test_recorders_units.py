@@ -54,7 +54,7 @@ def test_context_observers_see_phase_changes_but_are_not_fields() -> None:
     context.observe(lambda name, value: seen.append((name, value)))
     context.phase = "call"
     assert seen == [("phase", "call")]
-    fields = {"role": "NET", "mode": "audit", "nodeid": "t.py::t", "phase": "call", "show_env": False}
+    fields = {"role": "NET", "mode": "audit", "nodeid": "t.py::t", "phase": "call", "show_env": False, "root": ""}
     assert dataclasses.asdict(context) == fields
     assert context == ChildContext("NET", "audit", "t.py::t", "call")
     json.dumps(dataclasses.asdict(context))

@@ -198,7 +198,10 @@ def _signal_name(number: int) -> str:
 
 def record_line(record: TrapRecord) -> str:
     """Upstream's message for ``record``, with role, location, arguments and reason."""
-    where = f", at {short_location(record.location)} in {record.function}" if record.location else ""
+    if record.location:
+        where = f", at {short_location(record.location)} in {record.function}"
+    else:
+        where = f", no Python location: {record.blank}" if record.blank else ""
     args = f" {record.decoded_args}" if record.decoded_args and not record.reason else ""
     reason = f" -- {record.reason}" if record.reason else ""
     if record.phase == HARNESS:

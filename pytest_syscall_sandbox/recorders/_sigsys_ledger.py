@@ -48,6 +48,12 @@ _STACK_LIMIT = 30
 #: Guarded calls that would blind the recorder (the rest of the guard protects the harness).
 _OWN_FILTER = frozenset({"prctl", "seccomp"})
 
+#: Why a record has no Python location.
+NO_ENTRY = (
+    "no entry of the SIGSYS handler matched it: the test's own call through the recorder's trampoline, "
+    "or its entry was written over"
+)
+NO_FRAME = "no Python code was running on its thread when the SIGSYS handler ran"
 UNSEEN = (
     "under the role's filter, processes ran without the recorder's SIGSYS handler (exec'd programs, children "
     "started by vfork or posix_spawn such as CPython's subprocess, processes that reset SIGSYS): a call the role "
@@ -271,6 +277,8 @@ class SigsysLedger:
         record.place(
             frames_from(python.get("stack"), _STACK_LIMIT), Frame.from_list(python.get("innermost")), self.context.root
         )
+        if record.at is None:
+            record.blank = NO_ENTRY if entry is None else NO_FRAME
         return record
 
     def _tampered(self, text: str) -> None:

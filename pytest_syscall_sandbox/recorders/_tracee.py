@@ -76,6 +76,10 @@ class Tracee:
     shares_memory: bool = False
     #: The outstanding where-request of this thread, if any.
     request: Request | None = None
+    #: The process (tgid) whose fork, vfork or clone made this tracee (0: the child itself).
+    parent: int = 0
+    #: ``thread`` or ``process`` until it first traps with the where-signal unblocked, else ''.
+    fresh: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,3 +145,18 @@ def shares_memory(parent: int, child: int, event: int) -> bool:
         if parent_status is None or child_status is None or parent_status.tgid == child_status.tgid:
             return False  # a thread (or gone)
     return int(_libc.syscall(NR_KCMP, parent, child, KCMP_VM, 0, 0)) == 0
+
+
+def program_of(tid: int) -> str:
+    """The program a process runs since its exec: ``argv[0]`` when it is a path, else ``/proc/PID/exe``."""
+    try:
+        with open(f"/proc/{tid}/cmdline", "rb") as handle:
+            first = handle.read(4096).split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        first = ""
+    if first.startswith("/"):
+        return first
+    try:
+        return os.readlink(f"/proc/{tid}/exe")
+    except OSError:
+        return first

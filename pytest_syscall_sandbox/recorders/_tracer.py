@@ -13,16 +13,19 @@ from typing import Any
 from ptrace import PtraceError
 from ptrace.binding import ptrace_getregs, ptrace_setregs
 
-from ..kernel.syscalls import get_linux_syscall_name
+from ..kernel.syscalls import get_linux_syscall_name, syscall_number
+from . import _blanks as blanks
 from ._child import FORK_FAMILY, holds_thread_lock, outcome_of
 from ._decode import ProcessMemory, decode_call
 from ._process import kill_quietly
 from ._tracee import (
+    PTRACE_EVENT_CLONE,
     Request,
     ThreadStatus,
     Tracee,
     bit,
     geteventmsg,
+    program_of,
     queue_signal,
     shares_memory,
     thread_status,
@@ -44,6 +47,7 @@ _TAMPERING = {
 }
 _MASK64 = (1 << 64) - 1
 _SYSCALL_INSN = 2  # length of `syscall` (0f 05)
+_NR_CLONE3 = syscall_number("clone3")
 
 
 class Tracer(TraceLoop):
@@ -65,10 +69,16 @@ class Tracer(TraceLoop):
         #: Trapped calls refused because their process was doomed, per process.
         self._refused_after: dict[int, int] = {}
         self._execed: set[int] = set()
+        #: Process (tgid) -> the program it exec'd (or that its exec'd ancestor runs).
+        self._programs: dict[int, str] = {}
+        #: Process (tgid) -> records whose where-request is outstanding.
+        self._asked: dict[int, list[int]] = {}
 
     def _tick(self, now: float) -> None:
         for tgid, deadline in list(self._doomed.items()):
             if now >= deadline:
+                for seq in self._asked.pop(tgid, ()):
+                    self._blank(seq, blanks.timed_out(WHERE_TIMEOUT), note=False)
                 self._note(
                     f"process {tgid} did not answer the where-signal within {WHERE_TIMEOUT:g} s "
                     "(did the test replace its handler?); it was stopped without a Python location"
@@ -79,8 +89,13 @@ class Tracer(TraceLoop):
         child.shares_memory = shares_memory(parent, child.tid, event)
         status = thread_status(parent)
         tgid = status.tgid if status else parent
+        child.parent = tgid
+        child_status = thread_status(child.tid) if event == PTRACE_EVENT_CLONE else None
+        child.fresh = "thread" if child_status is not None and child_status.tgid == tgid else "process"
         if tgid in self._execed:
             self._execed.add(child.tid)
+        if tgid in self._programs:
+            self._programs[child.tid] = self._programs[tgid]
         if tgid in self._doomed or tgid in self._killed:
             kill_quietly(child.tid)  # made by a process that is being stopped: it runs nothing
 
@@ -88,6 +103,7 @@ class Tracer(TraceLoop):
         self._release(tracee)
         tracee.shares_memory = False
         self._execed.add(tracee.tid)
+        self._programs[tracee.tid] = program_of(tracee.tid)
         if tracee.tid in self._doomed or tracee.tid in self._killed:
             self._stop(tracee.tid)  # no program starts in a doomed process
 
@@ -97,6 +113,7 @@ class Tracer(TraceLoop):
     def _release(self, tracee: Tracee) -> None:
         if tracee.request is not None:
             self._board.release(tracee.request.slot)
+            self._blank(tracee.request.seq, blanks.ENDED)
             tracee.request = None
 
     def _stop(self, tgid: int) -> None:
@@ -139,15 +156,13 @@ class Tracer(TraceLoop):
         seq, nr = self._record(tid, tgid, status, raw, args, guarded, label, stop)
         if stop:
             self._doomed[tgid] = time.monotonic() + WHERE_TIMEOUT
-        if request is not None:
-            self._note("no Python location for calls made while their thread answered a where-request")
-        elif (
-            self._askable(tracee, tgid, status)
-            and not self._under_lock(nr, args, tid)
-            and self._ask(tracee, tgid, regs, raw, args, seq, nr, refuse, failure)
-        ):
-            self._resume(tid)
-            return
+        blank = blanks.IN_WHERE_REQUEST if request is not None else self._unaskable(tracee, tgid, status, nr, args)
+        if not blank:
+            blank = self._ask(tracee, tgid, regs, raw, args, seq, nr, refuse, failure)
+            if not blank:
+                self._resume(tid)
+                return
+        self._blank(seq, blank)
         if refuse:
             self._refuse(tid, regs, failure)
         if tgid in self._doomed:
@@ -194,38 +209,49 @@ class Tracer(TraceLoop):
             self._incomplete.append(tampering)
         return self._seq, nr
 
-    def _under_lock(self, nr: int, args: tuple[int, ...], tid: int) -> bool:
-        if not holds_thread_lock(nr, args, tid):
-            return False
-        self._note(
-            "no Python location for sched_getaffinity on a thread's own tid (glibc's pthread_getattr_np holds "
-            "the thread's lock there, as at every thread start on CPython 3.14+)"
-        )
-        return True
-
-    def _askable(self, tracee: Tracee, tgid: int, status: ThreadStatus | None) -> bool:
+    def _unaskable(self, tracee: Tracee, tgid: int, status: ThreadStatus | None, nr: int, args: tuple[int, ...]) -> str:
+        """Why this thread cannot be asked for its Python location ('' if it can)."""
         if status is None:
-            return False
+            return blanks.NO_STATUS
         if tracee.shares_memory:
-            self._note("no Python location for calls of a vfork child (it shares its parent's memory)")
-            return False
+            return blanks.in_vfork_child(tracee.parent)
         where = bit(self._where_signal)
         if not status.caught & where:
             if tgid in self._execed:
-                self._note("no Python location for calls of exec'd programs (exec resets the where-handler)")
-            else:
-                self._note(
-                    f"no Python location: the test ignored or reset the where-signal (signal {self._where_signal}); "
-                    "its calls are recorded all the same"
-                )
-            return False
+                return blanks.in_program(self._programs.get(tgid, ""))
+            return blanks.not_caught(self._where_signal)
         if status.blocked & where:
-            self._note(
-                f"no Python location for calls made with the where-signal (signal {self._where_signal}) blocked "
-                "(glibc blocks all signals while it creates a thread; a test may block it too)"
+            return blanks.blocked(
+                status, self._where_signal, blanks.spawn_kind(nr, self._clone_flags(tracee.tid, nr, args)), tracee.fresh
             )
-            return False
-        return True
+        tracee.fresh = ""
+        if holds_thread_lock(nr, args, tracee.tid):
+            return blanks.UNDER_LOCK
+        return ""
+
+    @staticmethod
+    def _clone_flags(tid: int, nr: int, args: tuple[int, ...]) -> int | None:
+        """A process-creating call's flags (clone3's from the stopped thread's memory)."""
+        if nr != _NR_CLONE3:
+            return args[0]
+        try:
+            memory = ProcessMemory(tid)
+        except OSError:
+            return None
+        try:
+            return memory.readWord(args[0])
+        except OSError:
+            return None
+        finally:
+            memory.close()
+
+    def _blank(self, seq: int, text: str, *, note: bool = True) -> None:
+        """Record ``seq`` has no Python location, for the reason ``text``; the notes say so too."""
+        record = self._records.get(seq)
+        if record is not None and record.at is None and not record.blank:
+            record.blank = text  # the first reason found is the one
+        if note:
+            self._note(f"no Python location for some calls: {text}")
 
     def _ask(
         self,
@@ -238,38 +264,40 @@ class Tracer(TraceLoop):
         nr: int,
         refuse: bool,
         failure: int,
-    ) -> bool:
-        """Send the where-request and rewind the call; False if it could not be sent."""
+    ) -> str:
+        """Send the where-request and rewind the call; why it could not be sent ('' if it was)."""
         slot = self._board.acquire()
         if slot is None:
-            self._note("no Python location for some calls: too many where-requests at once")
-            return False
+            return blanks.NO_SLOT
         token = new_token()
         if not queue_signal(
             tgid, tracee.tid, self._where_signal, request_value(slot, token, compact=nr in FORK_FAMILY)
         ):
             self._board.release(slot)
-            return False
+            return blanks.NOT_QUEUED
         regs.orig_rax = _MASK64  # skip now, re-execute the same `syscall` after the handler
         regs.rax = raw & _MASK64
         regs.rip -= _SYSCALL_INSN
         self._setregs(tracee.tid, regs)
         tracee.request = Request(seq, slot, token, (raw, args), refuse, failure)
-        return True
+        self._asked.setdefault(tgid, []).append(seq)
+        return ""
 
     def _answered(self, tracee: Tracee, request: Request) -> None:
         tracee.request = None
+        for asked in self._asked.values():
+            if request.seq in asked:
+                asked.remove(request.seq)
         answer = self._board.take(request.slot, request.token)
         record = self._records.get(request.seq)
         if record is None:
             return
         if answer is None:
-            self._note(
-                f"no Python location: the where-signal (signal {self._where_signal}) did not reach the recorder's "
-                "handler (did the test replace it?); its calls are recorded all the same"
-            )
+            self._blank(request.seq, blanks.not_answered(self._where_signal))
             return
         record.place(answer["frames"], answer["innermost"], self.context.root)
+        if record.at is None:
+            self._blank(request.seq, blanks.NO_FRAME)
         record.thread = answer["thread"] or record.thread
 
     def _refuse(self, tid: int, regs: Any, failure: int) -> None:

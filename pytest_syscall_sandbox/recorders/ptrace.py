@@ -66,6 +66,7 @@ from ptrace.binding.func import ptrace as _ptrace
 from ..kernel.actions import TRACE, Action
 from ..kernel.naming import thread_get_internal_name
 from ..kernel.signals import SA_RESTART, SigInfo, install_handler
+from ._blanks import ENDED
 from ._child import RECORDER_NEEDS, die_by_signal, prepare_child, python_frames, write_stderr
 from ._process import REAP_TIMEOUT, decode_status, kill_quietly, open_pidfd, reap_within
 from ._tracee import OPTIONS, PTRACE_SEIZE, SI_QUEUE, Tracee
@@ -236,6 +237,9 @@ class PtraceSession(Tracer):
         for tgid, count in self._refused_after.items():
             self._note(f"process {tgid} made {count} more trapped call(s) while it was being stopped; none ran")
         outcome.records = [self._records[seq] for seq in sorted(self._records)]
+        for record in outcome.records:
+            if record.at is None and not record.blank:  # asked, and the tree ended before the answer
+                record.blank = ENDED
         outcome.notes = list(self._notes)
         outcome.incomplete = list(self._incomplete)
         self._outcome = outcome

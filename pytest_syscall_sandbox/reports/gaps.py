@@ -26,6 +26,8 @@ class Gap:
     calls: int = 0
     tests: list[str] = field(default_factory=list)
     first_location: str = ""
+    #: Why the first call has no Python location, while no call of the gap has one.
+    first_blank: str = ""
     #: Set when an argument rule, not the allow-list, refused the call.
     reason: str = ""
 
@@ -75,6 +77,9 @@ def _collect(records: Iterable[TrapRecord], harness: bool) -> dict[str, list[Gap
                 gap.tests.append(record.nodeid)
         if not gap.first_location and record.location:
             gap.first_location = f"{record.location} in {record.function}" if record.function else record.location
+            gap.first_blank = ""
+        elif not gap.first_location and not gap.first_blank:
+            gap.first_blank = record.blank
     return {role: list(gaps.values()) for role, gaps in roles.items()}
 
 
@@ -137,20 +142,14 @@ def is_complete(tally: RoleTally | None, harness: Iterable[Gap] = ()) -> bool:
     return not (tally and (tally.not_run or tally.incomplete)) and not list(harness)
 
 
+def _where(gap: Gap) -> str:
+    """The first location (shortened), or why there is none."""
+    return short_location(gap.first_location) or (f"none: {gap.first_blank}" if gap.first_blank else "")
+
+
 def gap_table(gaps: list[Gap], width: int | None = None) -> str:
     """One role's gaps as a table; ``width``: made to fit that many columns (wrapped; if need be without ``nr``)."""
-    rows = [
-        (
-            g.syscall,
-            g.nr,
-            g.calls,
-            len(g.tests),
-            g.tests[0] if g.tests else "",
-            short_location(g.first_location),
-            g.group,
-        )
-        for g in gaps
-    ]
+    rows = [(g.syscall, g.nr, g.calls, len(g.tests), g.tests[0] if g.tests else "", _where(g), g.group) for g in gaps]
     headers = ["syscall", "nr", "calls", "tests", "first test", "first location", "group that allows it"]
     return fit_table(rows, headers, width, drop=(1,), wrap=(4, 5, 6), short_headers={6: "group"})
 
@@ -265,6 +264,7 @@ def _gap_json(gap: Gap) -> dict[str, object]:
         "calls": gap.calls,
         "tests": gap.tests,
         "first_location": gap.first_location,
+        "first_blank": gap.first_blank or None,
         "group": group_of(gap.syscall),
         "reason": gap.reason or None,
     }

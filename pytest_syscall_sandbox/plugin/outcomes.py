@@ -203,6 +203,8 @@ def record_line(record: TrapRecord) -> str:
     else:
         where = f", no Python location: {record.blank}" if record.blank else ""
     args = f" {record.decoded_args}" if record.decoded_args and not record.reason else ""
+    if record.returned:
+        args += f" {record.returned}"
     reason = f" -- {record.reason}" if record.reason else ""
     if record.phase == HARNESS:
         reason += " (phase harness: between the test's phases, by the child's own label)"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 
+from ..kernel.calltext import ProcessMemory
 from ..kernel.syscalls import syscall_number
-from ._tracee import ThreadStatus, bit
+from ._child import holds_thread_lock
+from ._tracee import ThreadStatus, Tracee, bit
 
 _NR_CLONE, _NR_CLONE3 = syscall_number("clone"), syscall_number("clone3")
 _NR_FORK, _NR_VFORK = syscall_number("fork"), syscall_number("vfork")
@@ -111,3 +113,42 @@ def blocked(status: ThreadStatus, where_signal: int, kind: str, fresh: str) -> s
         f"made while all signals were blocked (the where-signal, signal {where_signal}, among them) "
         "by the test or a library it uses"
     )
+
+
+def unaskable(
+    tracee: Tracee, status: ThreadStatus | None, where_signal: int, nr: int, args: tuple[int, ...], program: str | None
+) -> str:
+    """Why this thread cannot be asked for its Python location ('' if it can).
+
+    ``program``: what the process exec'd ('' if unknown), None if it never exec'd.
+    A thread found askable is no longer ``fresh``.
+    """
+    if status is None:
+        return NO_STATUS
+    if tracee.shares_memory:
+        return in_vfork_child(tracee.parent)
+    where = bit(where_signal)
+    if not status.caught & where:
+        return in_program(program) if program is not None else not_caught(where_signal)
+    if status.blocked & where:
+        return blocked(status, where_signal, spawn_kind(nr, clone_flags(tracee.tid, nr, args)), tracee.fresh)
+    tracee.fresh = ""
+    if holds_thread_lock(nr, args, tracee.tid):
+        return UNDER_LOCK
+    return ""
+
+
+def clone_flags(tid: int, nr: int, args: tuple[int, ...]) -> int | None:
+    """A process-creating call's flags (clone3's from the stopped thread's memory)."""
+    if nr != _NR_CLONE3:
+        return args[0]
+    try:
+        memory = ProcessMemory(tid)
+    except OSError:
+        return None
+    try:
+        return memory.readWord(args[0])
+    except OSError:
+        return None
+    finally:
+        memory.close()

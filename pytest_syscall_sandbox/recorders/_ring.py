@@ -96,7 +96,11 @@ class RecordArea:
     # -- child ------------------------------------------------------------------------
 
     def write(self, fixed: tuple[int, ...], payload: bytes) -> bool:
-        """Write one record (``fixed`` = nr, arch, data, call_addr, rip, rax, 6 args, pid, tid)."""
+        """Write one record (``fixed`` = nr, arch, data, call_addr, rip, rax, 6 args, pid, tid); False if dropped."""
+        return self.put(fixed, payload) >= 0
+
+    def put(self, fixed: tuple[int, ...], payload: bytes) -> int:
+        """:meth:`write`, returning the record's index (-1 if it was dropped: the area stayed full)."""
         index = fetch_add(ctypes.addressof(self._next), 1)
         at = SLOT * (index % self.slots + 1)
         seq = ctypes.c_uint64.from_buffer(self._map, at)
@@ -106,11 +110,11 @@ class RecordArea:
                     break
             else:  # the parent is gone or stuck (or the area was written over)
                 fetch_add(ctypes.addressof(self._dropped), 1)
-                return False
+                return -1
         _FIXED.pack_into(self._map, at, 0, len(payload), *fixed)
         self._map[at + _PAYLOAD_AT : at + _PAYLOAD_AT + len(payload)] = payload
         seq.value = index + 1  # commit: one aligned 8-byte store, after everything else
-        return True
+        return int(index)
 
     # -- parent -----------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ _CLONE_VM, _CLONE_VFORK, _CLONE_THREAD = 0x100, 0x4000, 0x10000
 _EPERM, _ENOSYS = 1, 38
 #: SECCOMP_RET_DATA of the harness guard's TRAP (the ptrace recorder's TRACE data is the same).
 GUARD_DATA = 0x6A7D
+#: An entry's data when it is the result of the entry at index ``call_addr`` (no filter's data is negative).
+RESULT_DATA = -1
 _TEXT_FIELDS = ("thread", "phase")
 #: Frames a record takes from the handler's entry.
 _STACK_LIMIT = 30
@@ -77,6 +79,8 @@ class SigsysLedger:
         self.incomplete: list[str] = []
         self._pending: dict[int, list[Entry]] = defaultdict(list)  # audit: tid -> entries not re-issued yet
         self._unseen: list[str] = []  # processes without the handler under the role's filter
+        self._by_index: dict[int, TrapRecord] = {}  # audit: entry index -> record, until its result comes
+        self._results_taken: set[int] = set()  # syscalls whose (first) result is taken
         #: Is the thread still stopped in that call (so what was read of its memory was its own)?
         self.still_waiting: Callable[[Notification], bool] = lambda call: True
 
@@ -85,6 +89,9 @@ class SigsysLedger:
     def catch_up(self, entries: list[Entry] | None = None) -> None:
         """Take the entries written since the last time: kept for matching (audit) or recorded."""
         for entry in self._read() if entries is None else entries:
+            if entry.data == RESULT_DATA:
+                self._result(entry)
+                continue
             problem = _implausible(entry)
             if problem:
                 self._tampered(f"a trap record that no trap wrote was dropped ({problem})")
@@ -93,9 +100,16 @@ class SigsysLedger:
             elif self.audit:
                 self._pending[entry.tid].append(entry)
             else:
-                self.records.append(
-                    self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, self._stopped(entry))
-                )
+                record = self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, self._stopped(entry))
+                if record.outcome == "refused":  # pytest's own call: refused, and it went on
+                    record.result = -_ENOSYS
+                self.records.append(record)
+
+    def _result(self, entry: Entry) -> None:
+        """What a re-issued call returned, as its handler saw it: onto the record of that trap."""
+        record = self._by_index.pop(entry.call_addr, None)
+        if record is not None and record.tid == entry.tid and record.result is None:
+            record.result = entry.rax - (1 << 64) if entry.rax >> 63 else entry.rax
 
     def _stopped(self, entry: Entry) -> str:
         """The outcome of an unconfirmed trap: pytest's own calls are refused, the rest stop the child."""
@@ -110,6 +124,8 @@ class SigsysLedger:
         outcome = "refused" if self.audit else self._stopped(entry)
         record = self._record(entry.nr, entry.args, entry.pid, entry.tid, entry, outcome)
         record.reason = GUARD_REFUSED
+        if outcome == "refused":
+            record.result = -_EPERM
         self.records.append(record)
         if record.syscall in _OWN_FILTER:
             self._tampered(
@@ -159,7 +175,13 @@ class SigsysLedger:
             nr, pid = call.nr, _tgid(call.tid)
         error = _EPERM if refusal or entry is None else _ENOSYS if _creates_thread(call) else 0
         outcome = "refused" if error == _EPERM else "not-run" if error else "allowed"
-        self.records.append(self._record(nr, call.args, pid, call.tid, entry, outcome, self._decode(call, nr)))
+        record = self._record(nr, call.args, pid, call.tid, entry, outcome, self._decode(call, nr))
+        self.records.append(record)
+        if error:
+            record.result = -error  # the parent's answer is what the program gets
+        elif entry is not None and nr not in self._results_taken:  # as the ptrace tracer: the first of each syscall
+            self._results_taken.add(nr)
+            self._by_index[entry.index] = record
         if entry is None:
             self._tampered(
                 f"{get_linux_syscall_name(nr)} (process {call.tid}) came through the recorder's trampoline with no "

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from ptrace.binding.func import ptrace as _ptrace
 
 from ..kernel.syscalls import syscall_number
+from .record import TrapRecord
 
 PTRACE_CONT = 7
+PTRACE_SYSCALL = 24
 PTRACE_GETEVENTMSG = 0x4201
 PTRACE_SEIZE = 0x4206
 PTRACE_LISTEN = 0x4208
@@ -80,6 +82,8 @@ class Tracee:
     parent: int = 0
     #: ``thread`` or ``process`` until it first traps with the where-signal unblocked, else ''.
     fresh: str = ""
+    #: The record whose call this thread runs now, to take its result at the syscall-exit stop.
+    awaiting: TrapRecord | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,10 @@ class TraceLoop:
     def _tick(self, now: float) -> None:
         """Called every turn of the loop."""
 
+    def _on_syscall_exit(self, tracee: Tracee) -> None:
+        """``tracee`` is in a syscall-exit stop (it was resumed with PTRACE_SYSCALL)."""
+        self._resume(tracee.tid)
+
     # -- the loop -----------------------------------------------------------------------
 
     def _loop(self, deadline: float | None) -> bool:
@@ -170,6 +174,8 @@ class TraceLoop:
                 self._resume(pid)
         elif event == 0 and sig != (signal.SIGTRAP | 0x80):
             self._resume(pid, sig)  # signal-delivery-stop: deliver the signal
+        elif event == 0:
+            self._on_syscall_exit(tracee)
         else:
             self._resume(pid)
 

@@ -15,22 +15,21 @@ from ptrace.binding import ptrace_getregs, ptrace_setregs
 
 from ..kernel.syscalls import get_linux_syscall_name, syscall_number
 from . import _blanks as blanks
-from ._child import FORK_FAMILY, holds_thread_lock, outcome_of
+from ._child import FORK_FAMILY, outcome_of
 from ._decode import ProcessMemory, decode_call
 from ._process import kill_quietly
+from ._results import ResultLoop
 from ._tracee import (
     PTRACE_EVENT_CLONE,
     Request,
     ThreadStatus,
     Tracee,
-    bit,
     geteventmsg,
     program_of,
     queue_signal,
     shares_memory,
     thread_status,
 )
-from ._traceloop import TraceLoop
 from ._where import WhereBoard, new_token, request_value
 from .base import ChildContext
 from .record import GUARD_REFUSED, HARNESS, REFUSED, TrapRecord, kernel_number
@@ -50,7 +49,7 @@ _SYSCALL_INSN = 2  # length of `syscall` (0f 05)
 _NR_CLONE3 = syscall_number("clone3")
 
 
-class Tracer(TraceLoop):
+class Tracer(ResultLoop):
     """Decides every stop of one child tree from the kernel's view (see :mod:`..ptrace`)."""
 
     recorder = "ptrace"
@@ -139,7 +138,9 @@ class Tracer(TraceLoop):
         if request is not None and request.call == (raw, args):  # the rewound call: the handler is done
             self._answered(tracee, request)
             if request.refuse:
-                self._refuse(tid, regs, request.errno)
+                self._refuse(tid, regs, request.errno, None if tgid in self._doomed else request.seq)
+            else:
+                self._await(tracee, self._records.get(request.seq))
             if tgid in self._doomed:
                 self._stop(tgid)
             self._resume(tid)
@@ -164,7 +165,9 @@ class Tracer(TraceLoop):
                 return
         self._blank(seq, blank)
         if refuse:
-            self._refuse(tid, regs, failure)
+            self._refuse(tid, regs, failure, None if tgid in self._doomed else seq)
+        else:
+            self._await(tracee, self._records.get(seq))
         if tgid in self._doomed:
             self._stop(tgid)  # it cannot be asked: stopped at once
         self._resume(tid)
@@ -211,39 +214,8 @@ class Tracer(TraceLoop):
 
     def _unaskable(self, tracee: Tracee, tgid: int, status: ThreadStatus | None, nr: int, args: tuple[int, ...]) -> str:
         """Why this thread cannot be asked for its Python location ('' if it can)."""
-        if status is None:
-            return blanks.NO_STATUS
-        if tracee.shares_memory:
-            return blanks.in_vfork_child(tracee.parent)
-        where = bit(self._where_signal)
-        if not status.caught & where:
-            if tgid in self._execed:
-                return blanks.in_program(self._programs.get(tgid, ""))
-            return blanks.not_caught(self._where_signal)
-        if status.blocked & where:
-            return blanks.blocked(
-                status, self._where_signal, blanks.spawn_kind(nr, self._clone_flags(tracee.tid, nr, args)), tracee.fresh
-            )
-        tracee.fresh = ""
-        if holds_thread_lock(nr, args, tracee.tid):
-            return blanks.UNDER_LOCK
-        return ""
-
-    @staticmethod
-    def _clone_flags(tid: int, nr: int, args: tuple[int, ...]) -> int | None:
-        """A process-creating call's flags (clone3's from the stopped thread's memory)."""
-        if nr != _NR_CLONE3:
-            return args[0]
-        try:
-            memory = ProcessMemory(tid)
-        except OSError:
-            return None
-        try:
-            return memory.readWord(args[0])
-        except OSError:
-            return None
-        finally:
-            memory.close()
+        program = self._programs.get(tgid, "") if tgid in self._execed else None
+        return blanks.unaskable(tracee, status, self._where_signal, nr, args, program)
 
     def _blank(self, seq: int, text: str, *, note: bool = True) -> None:
         """Record ``seq`` has no Python location, for the reason ``text``; the notes say so too."""
@@ -300,10 +272,13 @@ class Tracer(TraceLoop):
             self._blank(request.seq, blanks.NO_FRAME)
         record.thread = answer["thread"] or record.thread
 
-    def _refuse(self, tid: int, regs: Any, failure: int) -> None:
+    def _refuse(self, tid: int, regs: Any, failure: int, seq: int | None = None) -> None:
         regs.orig_rax = _MASK64  # the call never runs
         regs.rax = -failure & _MASK64
         self._setregs(tid, regs)
+        record = self._records.get(seq) if seq is not None else None
+        if record is not None:
+            record.result = -failure  # what the program gets back (``seq`` only where it goes on)
 
     def _setregs(self, tid: int, regs: Any) -> None:
         try:

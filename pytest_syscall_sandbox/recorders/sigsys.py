@@ -21,8 +21,10 @@ does, and the kernel enforces it:
     is blocked and a trapped call made: the kernel kills). The call never ran.
 ``audit``
     The call runs after all, with the same arguments, on the same thread, and its
-    result reaches the program: the handler re-issues it from the trusted
-    instruction (:mod:`..kernel.trampoline`), which only this mode's filter allows.
+    result reaches the program (and the record: the handler writes it as a second
+    entry, :data:`._sigsys_ledger.RESULT_DATA`, the handler's word like its location):
+    the handler re-issues it from the trusted instruction (:mod:`..kernel.trampoline`), which only
+    this mode's filter allows.
     Every call made from there stops in the watch (:mod:`._watch`) until the parent
     lets it run, so the parent records it from the kernel's view, whoever made it.
     ``vfork`` runs as ``fork`` (a vfork child would run on its parent's stack);
@@ -86,7 +88,7 @@ from ._child import (
 from ._process import REAP_TIMEOUT, decode_status, kill_quietly, killpg_quietly, open_pidfd, reap_within, try_reap
 from ._ring import RecordArea, encode
 from ._sigcontext import Registers, install_context_handler
-from ._sigsys_ledger import GUARD_DATA, SigsysLedger
+from ._sigsys_ledger import GUARD_DATA, RESULT_DATA, SigsysLedger
 from ._watch import Listener, install_watch, proc_status, watch_program
 from .base import ChildContext, ChildOutcome
 from .record import HARNESS
@@ -95,6 +97,7 @@ _NR_VFORK = syscall_number("vfork")
 _NR_FORK = syscall_number("fork")
 #: x32 getpid: every filter traps numbers with the x32 bit, and the call is harmless if one ran.
 _ALWAYS_TRAPPED = 0x40000000 | syscall_number("getpid")
+_MASK64 = (1 << 64) - 1
 #: After the child is reaped, how long other processes of its tree may take to be gone.
 DRAIN_GRACE = 1.0
 #: How often the parent reads the record area when no call wakes it.
@@ -192,10 +195,18 @@ class SigsysSession:
         if stack:
             payload["stack"] = stack
         fixed = (nr, info.arch, info.errno, info.call_addr, regs.rip, regs.rax, *args, os.getpid(), tid)
-        self._area.write(fixed, encode(payload))
+        index = self._area.put(fixed, encode(payload))
         guarded = info.errno == GUARD_DATA  # the harness guard's refusal: never run, in any mode
         if context.mode == "audit":
-            regs.rax = -errno.EPERM if guarded else trusted_syscall(_NR_FORK if nr == _NR_VFORK else nr, *args)
+            if guarded:
+                regs.rax = -errno.EPERM
+                return
+            result = trusted_syscall(_NR_FORK if nr == _NR_VFORK else nr, *args)
+            regs.rax = result
+            if index >= 0 and not (nr in FORK_FAMILY and result == 0):  # (a new process: its parent reports)
+                self._area.write(
+                    (nr, info.arch, RESULT_DATA, index, 0, result & _MASK64, 0, 0, 0, 0, 0, 0, 0, tid), b"{}"
+                )
         elif payload["phase"] == HARNESS:
             regs.rax = -(errno.EPERM if guarded else errno.ENOSYS)  # pytest's own call: refused, pytest goes on
         elif context.mode == "abort":

@@ -28,6 +28,8 @@ class Gap:
     first_location: str = ""
     #: Why the first call has no Python location, while no call of the gap has one.
     first_blank: str = ""
+    #: What the first call whose result was seen returned (``= -1 EACCES (Permission denied)``).
+    first_result: str = ""
     #: Set when an argument rule, not the allow-list, refused the call.
     reason: str = ""
 
@@ -80,6 +82,8 @@ def _collect(records: Iterable[TrapRecord], harness: bool) -> dict[str, list[Gap
             gap.first_blank = ""
         elif not gap.first_location and not gap.first_blank:
             gap.first_blank = record.blank
+        if not gap.first_result and record.returned:
+            gap.first_result = record.returned
     return {role: list(gaps.values()) for role, gaps in roles.items()}
 
 
@@ -148,10 +152,19 @@ def _where(gap: Gap) -> str:
 
 
 def gap_table(gaps: list[Gap], width: int | None = None) -> str:
-    """One role's gaps as a table; ``width``: made to fit that many columns (wrapped; if need be without ``nr``)."""
-    rows = [(g.syscall, g.nr, g.calls, len(g.tests), g.tests[0] if g.tests else "", _where(g), g.group) for g in gaps]
+    """One role's gaps as a table; ``width``: made to fit that many columns (wrapped; if need be without ``nr``).
+
+    Where some gap's first call was seen return (audit, profile), a ``first result`` column too.
+    """
+    rows: list[tuple[object, ...]] = [
+        (g.syscall, g.nr, g.calls, len(g.tests), g.tests[0] if g.tests else "", _where(g), g.group) for g in gaps
+    ]
     headers = ["syscall", "nr", "calls", "tests", "first test", "first location", "group that allows it"]
-    return fit_table(rows, headers, width, drop=(1,), wrap=(4, 5, 6), short_headers={6: "group"})
+    if not any(g.first_result for g in gaps):
+        return fit_table(rows, headers, width, drop=(1,), wrap=(4, 5, 6), short_headers={6: "group"})
+    rows = [(*row[:6], g.first_result, row[6]) for row, g in zip(rows, gaps, strict=True)]
+    headers.insert(6, "first result")
+    return fit_table(rows, headers, width, drop=(1,), wrap=(4, 5, 6, 7), short_headers={6: "result", 7: "group"})
 
 
 def render_summary(
@@ -265,6 +278,7 @@ def _gap_json(gap: Gap) -> dict[str, object]:
         "tests": gap.tests,
         "first_location": gap.first_location,
         "first_blank": gap.first_blank or None,
+        "first_result": gap.first_result or None,
         "group": group_of(gap.syscall),
         "reason": gap.reason or None,
     }

@@ -36,3 +36,27 @@ def test_records_of_a_subprocess_say_why_they_have_no_location(pytester: pytest.
     assert not any("create a thread" in r["blank"] for r in records)
     result.stdout.fnmatch_lines(["*execve*none: in a vfork child of process *"])  # the gap table
     result.stdout.fnmatch_lines(['*The syscall "execve"*no Python location: in a vfork child of process *'])
+
+
+RETURNS = """
+import os, pytest
+
+@pytest.mark.sandbox("VALIDATION_SCRIPT_CHECK", mode="audit")
+def test_handles_a_refusal():
+    try:
+        os.stat("/nonexistent-dir/missing")
+    except FileNotFoundError:
+        pass
+"""
+
+
+def test_an_audit_shows_what_each_syscall_returned(pytester: pytest.Pytester, recorder: str) -> None:
+    """As strace shows it: in the table (first result), the violation lines and the report file."""
+    pytester.makepyfile(RETURNS)
+    result, records = _run(pytester, "-rA", f"--sandbox-recorder={recorder}")
+    result.assert_outcomes(passed=1)
+    (stat,) = [r for r in records if "/nonexistent-dir/missing" in r["decoded_args"]]
+    assert stat["result"] == -2 and stat["returned"] == "= -1 ENOENT (No such file or directory)"
+    result.stdout.fnmatch_lines(["*first location*first result*group that allows it*"])
+    result.stdout.fnmatch_lines(["newfstatat*= -1 ENOENT (No such file or directory)*"])
+    result.stdout.fnmatch_lines(["*'/nonexistent-dir/missing'*= -1 ENOENT (No such file or directory)*"])

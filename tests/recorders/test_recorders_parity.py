@@ -26,6 +26,8 @@ HERE = Path(__file__).resolve().parent
 VOLATILE = ("pid", "tid", "recorder")
 
 
+#: Calls that return a new descriptor.
+_DESCRIPTORS = frozenset({"socket", "openat", "open"})
 #: Addresses: each process has its own (its buffers, its stack).
 _ADDRESS = re.compile(r"0x[0-9a-f]{8,}")
 
@@ -35,8 +37,11 @@ def _comparable(records: list[TrapRecord]) -> list[dict[str, Any]]:
     compared = []
     for record in records:
         data = {k: v for k, v in record.to_wire().items() if k not in VOLATILE}
-        data["args"] = [a if a < 1 << 32 else "address" for a in record.args]
+        used = record.decoded_args.count(",") + 1  # the registers past the call's arguments are leftovers
+        data["args"] = [a if a < 1 << 32 else "address" for a in record.args[:used]]
         data["decoded_args"] = _ADDRESS.sub("address", record.decoded_args)
+        if record.syscall in _DESCRIPTORS and record.result is not None and record.result >= 0:
+            data["result"] = "a descriptor"  # its number depends on what else the process has open
         compared.append(data)
     return compared
 

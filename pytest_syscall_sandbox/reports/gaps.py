@@ -154,17 +154,14 @@ def _where(gap: Gap) -> str:
 def gap_table(gaps: list[Gap], width: int | None = None) -> str:
     """One role's gaps as a table; ``width``: made to fit that many columns (wrapped; if need be without ``nr``).
 
-    Where some gap's first call was seen return (audit, profile), a ``first result`` column too.
+    What a gap's first call returned is in the violation lines and the report file, not here:
+    the table is read for what to allow.
     """
     rows: list[tuple[object, ...]] = [
         (g.syscall, g.nr, g.calls, len(g.tests), g.tests[0] if g.tests else "", _where(g), g.group) for g in gaps
     ]
     headers = ["syscall", "nr", "calls", "tests", "first test", "first location", "group that allows it"]
-    if not any(g.first_result for g in gaps):
-        return fit_table(rows, headers, width, drop=(1,), wrap=(4, 5, 6), short_headers={6: "group"})
-    rows = [(*row[:6], g.first_result, row[6]) for row, g in zip(rows, gaps, strict=True)]
-    headers.insert(6, "first result")
-    return fit_table(rows, headers, width, drop=(1,), wrap=(4, 5, 6, 7), short_headers={6: "result", 7: "group"})
+    return fit_table(rows, headers, width, drop=(1,), wrap=(4, 5, 6), short_headers={6: "group"})
 
 
 def render_summary(

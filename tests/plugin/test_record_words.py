@@ -19,7 +19,9 @@ def test_spawns():
 
 def _run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[dict[str, Any]]]:
     report = Path(pytester.path) / "report.json"
-    result = pytester.runpytest_subprocess(f"--sandbox-report={report}", *args)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "400")  # the gap table's rows stay on one line each, for the patterns below
+        result = pytester.runpytest_subprocess(f"--sandbox-report={report}", *args)
     return result, json.loads(report.read_text())["records"]
 
 
@@ -51,12 +53,11 @@ def test_handles_a_refusal():
 
 
 def test_an_audit_shows_what_each_syscall_returned(pytester: pytest.Pytester, recorder: str) -> None:
-    """As strace shows it: in the table (first result), the violation lines and the report file."""
+    """As strace shows it: in the violation lines and the report file (the gap table is for what to allow)."""
     pytester.makepyfile(RETURNS)
     result, records = _run(pytester, "-rA", f"--sandbox-recorder={recorder}")
     result.assert_outcomes(passed=1)
     (stat,) = [r for r in records if "/nonexistent-dir/missing" in r["decoded_args"]]
     assert stat["result"] == -2 and stat["returned"] == "= -1 ENOENT (No such file or directory)"
-    result.stdout.fnmatch_lines(["*first location*first result*group that allows it*"])
-    result.stdout.fnmatch_lines(["newfstatat*= -1 ENOENT (No such file or directory)*"])
+    assert "first result" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*'/nonexistent-dir/missing'*= -1 ENOENT (No such file or directory)*"])

@@ -327,7 +327,7 @@ class Supervisor:
                 "handler (did the test replace it?); its calls are recorded all the same"
             )
             return
-        record.location, record.function, record.stack = answer["location"], answer["function"], answer["stack"]
+        record.place(answer["frames"], answer["innermost"], self.context.root)
         record.thread = answer["thread"] or record.thread
 
     def _expire(self, now: float) -> None:

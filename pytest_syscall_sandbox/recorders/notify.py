@@ -48,7 +48,7 @@ from ..kernel.calls import prctl
 from ..kernel.naming import thread_get_internal_name
 from ..kernel.signals import SA_RESTART, SigInfo, install_handler
 from ..kernel.trampoline import PAGE, wait_until_set
-from ._child import RECORDER_NEEDS, die_by_signal, prepare_child, python_location
+from ._child import RECORDER_NEEDS, die_by_signal, prepare_child, python_frames
 from ._process import (
     REAP_TIMEOUT,
     close_all_but,
@@ -222,8 +222,8 @@ class NotifySession:
         if info.code != SI_QUEUE or info.pid != self._supervisor:
             die_by_signal(WHERE_SIGNAL)  # not the supervisor's: what the signal would have done
         slot, token, compact = parse_request(info.value)
-        location, function, stack = python_location(frame, compact=compact)
-        answer = {"location": location, "function": function, "stack": stack, "thread": thread_get_internal_name()}
+        innermost, stack = python_frames(frame, compact=compact)
+        answer = {"innermost": innermost, "stack": stack, "thread": thread_get_internal_name()}
         self._board.answer(slot, token, answer)
 
     # -- parent -----------------------------------------------------------------------------

@@ -31,6 +31,9 @@ def open_and_stat(child: Child) -> None:
 
 def test_an_audited_call_s_result_is_on_its_record(recorder: str) -> None:
     run = run_child(recorder, "audit", open_and_stat)
+    if recorder == "notify":  # it answers CONTINUE and the kernel runs the call afterwards: no result to see
+        assert run.records("newfstatat") and all(r.result is None and r.returned == "" for r in run.records())
+        return
     assert run.outcome.exit_code == 0
     first, second = [r for r in run.records("newfstatat") if MISSING in r.decoded_args]
     assert first.result == -errno.ENOENT

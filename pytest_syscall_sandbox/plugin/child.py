@@ -12,6 +12,7 @@ Landlock domain of its own (:mod:`..kernel.landlock`).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -115,7 +116,20 @@ def child_main(item: pytest.Item, state: ChildState, area: ResultsArea, gate: in
 
         os.write(2, f"sandbox: the child of {item.nodeid} failed:\n{traceback.format_exc()}".encode())
     finally:
+        _flush_output()
         os._exit(code)
+
+
+def _flush_output() -> None:
+    """What the test printed and Python still buffers (``-s``, stdout a pipe or a file), as an exit would write it.
+
+    ``os._exit`` skips it, and a buffer with nothing in it makes no syscall.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass  # closed or replaced by the test: nothing of pytest's is lost
 
 
 def run_phases(item: pytest.Item) -> Iterator[pytest.TestReport]:

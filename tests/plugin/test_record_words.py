@@ -58,6 +58,9 @@ def test_an_audit_shows_what_each_syscall_returned(pytester: pytest.Pytester, re
     result, records = _run(pytester, "-rA", f"--sandbox-recorder={recorder}")
     result.assert_outcomes(passed=1)
     (stat,) = [r for r in records if "/nonexistent-dir/missing" in r["decoded_args"]]
-    assert stat["result"] == -2 and stat["returned"] == "= -1 ENOENT (No such file or directory)"
     assert "first result" not in result.stdout.str()
+    if recorder == "notify":  # the kernel runs the call after notify's answer: no result to see
+        assert (stat["result"], stat["returned"]) == (None, "")
+        return
+    assert stat["result"] == -2 and stat["returned"] == "= -1 ENOENT (No such file or directory)"
     result.stdout.fnmatch_lines(["*'/nonexistent-dir/missing'*= -1 ENOENT (No such file or directory)*"])

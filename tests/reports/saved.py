@@ -58,15 +58,28 @@ def _tested_code(stack: list[str]) -> list[str]:
     return stack[last + 1 :]
 
 
+#: Syscalls whose result is a pid (the new process's or thread's).
+RETURN_PIDS = frozenset({"clone", "clone3", "fork", "vfork"})
+
+
 def comparable(report: dict[str, Any]) -> dict[str, Any]:
-    """``report`` less what differs between any two runs of the same tests: pids, tids,
-    addresses (ASLR), the harness's own stack frames (a child forked ahead has other ones),
-    and the order of tests and records (shards end in their own order)."""
+    """``report`` less what differs between any two runs of the same tests: pids, tids (also
+    as the result of a process or thread creation), addresses (ASLR), the harness's own stack
+    frames (a child forked ahead has other ones), and the order of tests and records (shards
+    end in their own order)."""
     document = copy.deepcopy(report)
+    for facts in document["roles"].values():
+        for value in facts.values():
+            for gap in value if isinstance(value, list) else ():
+                if isinstance(gap, dict) and gap.get("syscall") in RETURN_PIDS:
+                    gap.pop("first_result", None)
     records = []
     for record in document["records"]:
         record.pop("pid")
         record.pop("tid")
+        if record["syscall"] in RETURN_PIDS:
+            record.pop("result", None)
+            record.pop("returned", None)
         record["args"] = [_address_free(v) for v in record["args"]]
         record["decoded_args"] = _address_free(record["decoded_args"])
         record["stack"] = _tested_code(record["stack"])

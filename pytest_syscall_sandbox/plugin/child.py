@@ -123,7 +123,8 @@ def child_main(item: pytest.Item, state: ChildState, area: ResultsArea, gate: in
 def _flush_output() -> None:
     """What the test printed and Python still buffers (``-s``, stdout a pipe or a file), as an exit would write it.
 
-    ``os._exit`` skips it, and a buffer with nothing in it makes no syscall.
+    ``os._exit`` skips it; a buffer with nothing in it makes no syscall. The main
+    process flushed its own before the fork, so nothing of its output is repeated.
     """
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 import warnings
 from typing import TYPE_CHECKING
@@ -296,7 +297,14 @@ def _fork_quietly() -> int:
     The fork is the harness's, not the test's (a pytest-xdist worker has execnet's
     threads): plain pytest would show no such warning, and under ``-W error`` it would
     stop the fork. The filters are back as they were on both sides of the fork.
+    Python's output buffers are flushed first: the child writes out what it buffers
+    before it exits (:func:`.child.child_main`), and must not write this process's too.
     """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass  # closed or replaced: nothing buffered here to repeat
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"This process .* is multi-threaded", category=DeprecationWarning)
         return os.fork()

@@ -58,8 +58,13 @@ def _tested_code(stack: list[str]) -> list[str]:
     return stack[last + 1 :]
 
 
-#: Syscalls whose result is a pid (the new process's or thread's).
-RETURN_PIDS = frozenset({"clone", "clone3", "fork", "vfork"})
+#: Syscalls whose result is a pid or tid.
+RETURN_PIDS = frozenset({"clone", "clone3", "fork", "vfork", "set_tid_address", "getpid", "gettid", "getppid"})
+
+
+def _pid_free(text: str) -> str:
+    """A blank's words without the pid they name ("in a vfork child of process 7806")."""
+    return re.sub(r"process \d+", "process <pid>", text)
 
 
 def comparable(report: dict[str, Any]) -> dict[str, Any]:
@@ -71,8 +76,12 @@ def comparable(report: dict[str, Any]) -> dict[str, Any]:
     for facts in document["roles"].values():
         for value in facts.values():
             for gap in value if isinstance(value, list) else ():
-                if isinstance(gap, dict) and gap.get("syscall") in RETURN_PIDS:
+                if not isinstance(gap, dict):
+                    continue
+                if gap.get("syscall") in RETURN_PIDS:
                     gap.pop("first_result", None)
+                if isinstance(gap.get("first_blank"), str):
+                    gap["first_blank"] = _pid_free(gap["first_blank"])
     records = []
     for record in document["records"]:
         record.pop("pid")
@@ -80,6 +89,8 @@ def comparable(report: dict[str, Any]) -> dict[str, Any]:
         if record["syscall"] in RETURN_PIDS:
             record.pop("result", None)
             record.pop("returned", None)
+        if isinstance(record.get("blank"), str):
+            record["blank"] = _pid_free(record["blank"])
         record["args"] = [_address_free(v) for v in record["args"]]
         record["decoded_args"] = _address_free(record["decoded_args"])
         record["stack"] = _tested_code(record["stack"])

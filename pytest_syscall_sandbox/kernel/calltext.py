@@ -134,6 +134,19 @@ def _string_array(memory: ProcessMemory, address: int, redact: bool) -> str:
     return f"<({', '.join(texts)})>"
 
 
+def decode_live(tid: int, nr: int, args: Sequence[int], *, show_env: bool = False) -> str:
+    """:func:`decode_call` with pointers followed in the memory of thread ``tid`` (stopped in
+    the call), or without them where that memory cannot be opened; never raises."""
+    try:
+        memory = ProcessMemory(tid)
+    except OSError:
+        return decode_call(nr, args)
+    try:
+        return decode_call(nr, args, memory, show_env=show_env)
+    finally:
+        memory.close()
+
+
 def decode_call(nr: int, args: Sequence[int], memory: ProcessMemory | None = None, *, show_env: bool = False) -> str:
     """``getgroups(0, NULL)``-style text; never raises.
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ..kernel.calltext import REDACTED, ProcessMemory, decode_call
+from ..kernel.calltext import REDACTED, ProcessMemory, decode_call, decode_live
 
-__all__ = ["REDACTED", "ProcessMemory", "decode_call"]
+__all__ = ["REDACTED", "ProcessMemory", "decode_call", "decode_live"]

@@ -27,8 +27,9 @@ import struct
 from collections import defaultdict
 from collections.abc import Callable
 
-from ..kernel.calltext import ProcessMemory, decode_call
+from ..kernel.calltext import decode_call
 from ..kernel.syscalls import AUDIT_ARCH_X86_64, get_linux_syscall_name, syscall_number
+from ._decode import decode_live
 from ._ring import Entry
 from ._watch import EXECS, NR_RT_SIGACTION, QUEUED_SIGNALS, SPAWNS, Notification, proc_status, read_memory, read_text
 from .base import ChildContext
@@ -258,14 +259,7 @@ class SigsysLedger:
 
     def _decode(self, call: Notification, nr: int) -> str:
         """The call's arguments, pointers followed in the stopped thread's memory (as the ptrace tracer does)."""
-        try:
-            memory = ProcessMemory(call.tid)
-        except OSError:
-            return decode_call(nr, call.args)
-        try:
-            text = decode_call(nr, call.args, memory, show_env=self.context.show_env)
-        finally:
-            memory.close()
+        text = decode_live(call.tid, nr, call.args, show_env=self.context.show_env)
         return text if self.still_waiting(call) else decode_call(nr, call.args)
 
     def _record(

@@ -46,7 +46,7 @@ from ..kernel.actions import Action
 from ..kernel.calls import prctl
 from ..kernel.syscalls import get_linux_syscall_name, numbers_of
 from ._child import FORK_FAMILY, holds_thread_lock, outcome_of
-from ._decode import ProcessMemory, decode_call
+from ._decode import decode_live
 from ._process import kill_quietly, parent_of
 from ._tracee import bit, queue_signal, shares_memory, thread_status
 from ._watch import Listener, Notification
@@ -353,16 +353,7 @@ class Supervisor:
     # -- output -------------------------------------------------------------------------------
 
     def _decode(self, tid: int, nr: int, args: tuple[int, ...]) -> str:
-        try:
-            memory = ProcessMemory(tid)
-        except OSError:
-            return decode_call(nr, args)
-        try:
-            return decode_call(nr, args, memory, show_env=self.context.show_env)
-        except Exception:
-            return decode_call(nr, args)
-        finally:
-            memory.close()
+        return decode_live(tid, nr, args, show_env=self.context.show_env)
 
     def _emit(self, seq: int) -> None:
         record = self._records.pop(seq, None)

@@ -16,7 +16,7 @@ from ptrace.binding import ptrace_getregs, ptrace_setregs
 from ..kernel.syscalls import get_linux_syscall_name, syscall_number
 from . import _blanks as blanks
 from ._child import FORK_FAMILY, outcome_of
-from ._decode import ProcessMemory, decode_call
+from ._decode import decode_live
 from ._process import kill_quietly
 from ._results import ResultLoop
 from ._tracee import (
@@ -288,11 +288,4 @@ class Tracer(ResultLoop):
                 self._note(f"could not set the registers of {tid}: {exc}")
 
     def _decode(self, tid: int, nr: int, args: tuple[int, ...]) -> str:
-        try:
-            memory = ProcessMemory(tid)
-        except OSError:
-            return decode_call(nr, args)
-        try:
-            return decode_call(nr, args, memory, show_env=self.context.show_env)
-        finally:
-            memory.close()
+        return decode_live(tid, nr, args, show_env=self.context.show_env)

@@ -26,9 +26,14 @@ import json
 import mmap
 import secrets
 import struct
+from types import FrameType
 from typing import Any
 
+from ..kernel.naming import thread_get_internal_name
+from ..kernel.signals import SigInfo
 from ._channel import MAX_PAYLOAD, PIPE_BUF, encode
+from ._child import die_by_signal, python_frames
+from ._tracee import SI_QUEUE
 from .record import Frame, frames_from
 
 SLOTS = 32
@@ -73,6 +78,22 @@ class WhereBoard:
         data = label.encode("ascii", "replace")[: LABEL_SIZE - 1]
         board[1 : 1 + len(data)] = data
         board[0] = len(data)
+
+    def answer_request(self, info: SigInfo, frame: FrameType | None, asker: int, where_signal: int) -> None:
+        """The where-signal handler's work: answer the request ``info`` carries, if ``asker`` sent it.
+
+        A where-signal from anyone else does what the signal would have done unhandled.
+        """
+        if info.code != SI_QUEUE or info.pid != asker:
+            die_by_signal(where_signal)
+        slot, token, compact = parse_request(info.value)
+        innermost, stack = python_frames(frame, compact=compact)
+        self.answer(slot, token, {"innermost": innermost, "stack": stack, "thread": thread_get_internal_name()})
+
+    def publish_phase(self, name: str, value: object) -> None:
+        """A :meth:`ChildContext.observe` callback: the phase label, in memory (no syscall under the filter)."""
+        if name == "phase":
+            self.publish_label(str(value))
 
     def answer(self, slot: int, token: int, message: dict[str, Any]) -> None:
         """Store a where-answer in ``slot`` (the tracer named it in the request)."""

@@ -45,10 +45,9 @@ from types import FrameType
 
 from ..kernel.actions import SECCOMP_RET_USER_NOTIF, USER_NOTIF, Action
 from ..kernel.calls import prctl
-from ..kernel.naming import thread_get_internal_name
 from ..kernel.signals import SA_RESTART, SigInfo, install_handler
 from ..kernel.trampoline import PAGE, wait_until_set
-from ._child import RECORDER_NEEDS, die_by_signal, prepare_child, python_frames
+from ._child import RECORDER_NEEDS, prepare_child
 from ._process import (
     REAP_TIMEOUT,
     close_all_but,
@@ -60,8 +59,7 @@ from ._process import (
     try_reap,
 )
 from ._supervisor import Supervisor
-from ._tracee import SI_QUEUE
-from ._where import WhereBoard, parse_request
+from ._where import WhereBoard
 from .base import ChildContext, ChildOutcome
 from .record import TrapRecord
 
@@ -190,7 +188,7 @@ class NotifySession:
         prctl(PR_SET_PTRACER, pid, 0, 0, 0)  # Yama scope 1: let it read our memory to decode arguments
         self._sock = mine
         install_handler(WHERE_SIGNAL, self._on_where, flags=SA_RESTART)
-        self.context.observe(self._on_context_change)
+        self.context.observe(self._board.publish_phase)
 
     def prepare_hand_over(self) -> None:
         """Right before the filter: start the courier (a thread the filter will not cover)."""
@@ -214,17 +212,8 @@ class NotifySession:
             os._exit(NO_HAND_OVER_EXIT)  # the listener may still be here: this child must not run the test
         self._courier = None
 
-    def _on_context_change(self, name: str, value: object) -> None:
-        if name == "phase":
-            self._board.publish_label(str(value))  # memory stores: no syscall under the filter
-
     def _on_where(self, info: SigInfo, frame: FrameType | None) -> None:
-        if info.code != SI_QUEUE or info.pid != self._supervisor:
-            die_by_signal(WHERE_SIGNAL)  # not the supervisor's: what the signal would have done
-        slot, token, compact = parse_request(info.value)
-        innermost, stack = python_frames(frame, compact=compact)
-        answer = {"innermost": innermost, "stack": stack, "thread": thread_get_internal_name()}
-        self._board.answer(slot, token, answer)
+        self._board.answer_request(info, frame, self._supervisor, WHERE_SIGNAL)
 
     # -- parent -----------------------------------------------------------------------------
 

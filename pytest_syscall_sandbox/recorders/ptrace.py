@@ -64,14 +64,12 @@ from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
 
 from ..kernel.actions import TRACE, Action
-from ..kernel.naming import thread_get_internal_name
 from ..kernel.signals import SA_RESTART, SigInfo, install_handler
 from ._blanks import ENDED
-from ._child import RECORDER_NEEDS, die_by_signal, prepare_child, python_frames, write_stderr
+from ._child import RECORDER_NEEDS, prepare_child, write_stderr
 from ._process import REAP_TIMEOUT, decode_status, kill_quietly, open_pidfd, reap_within
-from ._tracee import OPTIONS, PTRACE_SEIZE, SI_QUEUE, Tracee
+from ._tracee import OPTIONS, PTRACE_SEIZE, Tracee
 from ._tracer import GUARD_DATA, WHERE_TIMEOUT, Tracer
-from ._where import parse_request
 from .base import ChildContext, ChildOutcome
 
 #: Real-time signal the tracer sends a trapping thread to learn its Python location.
@@ -150,24 +148,15 @@ class PtraceSession(Tracer):
         prepare_child()
         install_handler(WHERE_SIGNAL, self._on_where, flags=SA_RESTART)
         self._board.publish_label(self.context.phase)
-        self.context.observe(self._on_context_change)
+        self.context.observe(self._board.publish_phase)
         go = os.read(self._go_read, 1)
         os.close(self._go_read)
         if go != b"g":
             write_stderr("pytest-syscall-sandbox: the ptrace recorder could not attach; the test was not run")
             os._exit(NO_TRACER_EXIT)
 
-    def _on_context_change(self, name: str, value: object) -> None:
-        if name == "phase":
-            self._board.publish_label(str(value))  # memory stores: no syscall under the filter
-
     def _on_where(self, info: SigInfo, frame: FrameType | None) -> None:
-        if info.code != SI_QUEUE or info.pid != self._tracer_pid:
-            die_by_signal(WHERE_SIGNAL)  # not the tracer's: what the signal would have done
-        slot, token, compact = parse_request(info.value)
-        innermost, stack = python_frames(frame, compact=compact)
-        answer = {"innermost": innermost, "stack": stack, "thread": thread_get_internal_name()}
-        self._board.answer(slot, token, answer)
+        self._board.answer_request(info, frame, self._tracer_pid, WHERE_SIGNAL)
 
     # -- parent: attach ---------------------------------------------------------------
 
